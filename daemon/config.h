@@ -1,0 +1,34 @@
+/* lcbd's configuration file: `key = value` lines, `#` comments. Every key
+ * has a default (docs/operations.md lists them); an unknown key or a bad
+ * value is an error, never silently ignored. */
+#ifndef LCBD_CONFIG_H
+#define LCBD_CONFIG_H
+
+#include "daemon/log.h"
+#include "lib/error.h"
+
+#define CONFIG_PATH_MAX 512
+
+struct lcbd_config {
+    char listen_host[256];
+    int listen_port;
+    char db_conninfo[1024];
+    int db_connections;
+    char tls_cert[CONFIG_PATH_MAX];
+    char tls_key[CONFIG_PATH_MAX];
+    char tls_ca[CONFIG_PATH_MAX];
+    char signing_key[CONFIG_PATH_MAX];
+    char id_secret_file[CONFIG_PATH_MAX];
+    enum log_level log_level;
+    char log_target[16];
+    int max_body_bytes;
+    int request_timeout_s;
+    int group_commit_max;
+    char pid_file[CONFIG_PATH_MAX];
+};
+
+void config_defaults(struct lcbd_config *cfg);
+/* Reads path over the defaults; on error err says file, line and why. */
+int config_load(struct lcbd_config *cfg, const char *path, struct lcb_error *err);
+
+#endif

@@ -1,0 +1,404 @@
+/* Group commit of deposits; see ledger.h. A group is one database
+ * transaction: BEGIN, then per outcome lcb_prepare_deposit and lcb_append,
+ * then COMMIT; only after COMMIT succeeds does any outcome of the group get
+ * its answer. If any statement of a group fails, the group is rolled back
+ * and its outcomes are retried one transaction each ("solo"), so one
+ * outcome's trouble never sinks the others. A broken connection answers
+ * every unfinished outcome with database_unavailable: not acknowledged,
+ * safe to retry with the same idempotency key. */
+#include "daemon/ledger.h"
+
+#include "daemon/db.h"
+#include "daemon/deposit.h"
+#include "daemon/log.h"
+#include "daemon/signer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SOLO_ATTEMPTS 3
+
+struct batch {
+    ledger_done_cb done;
+    void *arg;
+    size_t n, remaining;
+    struct ledger_outcome *items;
+    struct ledger_result *results;
+};
+
+struct pending {
+    struct batch *batch;
+    size_t index;
+    struct pending *next;
+    struct ledger_result tentative; /* answered only once committed */
+    uint8_t digest[RECORD_HASH_LEN];
+};
+
+enum group_step { STEP_REGISTER_KEY, STEP_BEGIN, STEP_PREPARE, STEP_APPEND, STEP_COMMIT, STEP_ROLLBACK };
+
+struct group {
+    struct ledger *ledger;
+    struct db_conn *conn;
+    struct pending **members;
+    size_t n;
+    size_t cursor;     /* member being worked on */
+    size_t solo_first; /* in solo mode: first member of the current transaction */
+    bool solo;
+    int solo_attempts;
+    enum group_step step;
+    struct deposit_signed signed_tx;
+    struct deposit_params params;
+    char failure[320]; /* why the transaction is being rolled back */
+};
+
+struct ledger {
+    struct app *app;
+    struct pending *queue_head, *queue_tail;
+    size_t queued;
+    size_t in_groups;
+    int groups_in_flight;
+    bool key_registered;
+    struct event *kick;
+};
+
+static void group_next(struct group *g);
+static void group_run_transaction_end(struct group *g);
+
+static void answer(struct pending *p, const struct ledger_result *result)
+{
+    struct batch *b = p->batch;
+    b->results[p->index] = *result;
+    if (--b->remaining == 0) {
+        b->done(b->results, b->n, b->arg);
+        free(b->items);
+        free(b->results);
+        free(b);
+    }
+    free(p);
+}
+
+static void answer_unavailable(struct pending *p, const char *code)
+{
+    struct ledger_result result;
+    memset(&result, 0, sizeof result);
+    result.status = LEDGER_REJECTED;
+    lcb_error_set(&result.error, code,
+                  "not recorded: the database is unavailable; retry with the same idempotency key");
+    answer(p, &result);
+}
+
+static const struct ledger_outcome *outcome_of(const struct pending *p)
+{
+    return &p->batch->items[p->index];
+}
+
+/* Lock order: always take learners' rows in the same order, so two groups
+ * (or two lcbd processes) never wait for each other in a cycle. */
+static int member_order(const void *a, const void *b)
+{
+    const struct ledger_outcome *x = outcome_of(*(struct pending *const *)a);
+    const struct ledger_outcome *y = outcome_of(*(struct pending *const *)b);
+    int c = strcmp(x->card, y->card);
+    if (c != 0)
+        return c;
+    return (x->learner_id > y->learner_id) - (x->learner_id < y->learner_id);
+}
+
+static void group_free(struct group *g)
+{
+    struct ledger *ledger = g->ledger;
+    ledger->groups_in_flight--;
+    ledger->in_groups -= g->n;
+    free(g->members);
+    free(g);
+    event_active(ledger->kick, EV_TIMEOUT, 0);
+}
+
+/* The connection broke or could not be had: nothing unanswered is known. */
+static void group_abandon(struct group *g, size_t from)
+{
+    if (g->conn != NULL)
+        db_release(g->conn);
+    for (size_t i = from; i < g->n; i++)
+        answer_unavailable(g->members[i], "database_unavailable");
+    group_free(g);
+}
+
+static void on_statement(struct db_conn *conn, const PGresult *res, void *arg);
+
+static void group_send(struct group *g, enum group_step step, const char *sql, int nparams,
+                       const char *const *values)
+{
+    g->step = step;
+    if (db_query(g->conn, sql, nparams, values, on_statement, g) != 0)
+        group_abandon(g, g->solo ? g->solo_first : 0);
+}
+
+static void group_begin(struct group *g)
+{
+    group_send(g, STEP_BEGIN, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL);
+}
+
+static void group_prepare_current(struct group *g)
+{
+    struct pending *p = g->members[g->cursor];
+    deposit_digest(outcome_of(p), p->digest);
+    deposit_prepare_params(outcome_of(p), p->digest, &g->params);
+    group_send(g, STEP_PREPARE, DEPOSIT_PREPARE_SQL, DEPOSIT_PREPARE_NPARAMS, g->params.values);
+}
+
+/* Where the next statement goes after member g->cursor is settled. */
+static void group_next(struct group *g)
+{
+    g->cursor++;
+    bool end_of_transaction = g->solo || g->cursor == g->n;
+    if (end_of_transaction)
+        group_send(g, STEP_COMMIT, "COMMIT", 0, NULL);
+    else
+        group_prepare_current(g);
+}
+
+static void on_prepared(struct group *g, const PGresult *res)
+{
+    struct pending *p = g->members[g->cursor];
+    enum deposit_verdict verdict;
+    struct lcb_error err;
+    lcb_error_clear(&err);
+    if (deposit_read_prepared(res, outcome_of(p), g->ledger->app->signer, &verdict, &g->signed_tx,
+                              &p->tentative, &err) != 0) {
+        log_error("ledger: %s: %s", err.code, err.message);
+        snprintf(g->failure, sizeof g->failure, "%s", err.message);
+        group_send(g, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+        return;
+    }
+    if (verdict != DEPOSIT_APPEND) {
+        group_next(g);
+        return;
+    }
+    deposit_append_params(&g->signed_tx, p->digest, &g->params);
+    group_send(g, STEP_APPEND, DEPOSIT_APPEND_SQL, DEPOSIT_APPEND_NPARAMS, g->params.values);
+}
+
+/* COMMIT returned: the members of this transaction may now be answered. */
+static void group_committed(struct group *g)
+{
+    size_t first = g->solo ? g->solo_first : 0;
+    for (size_t i = first; i < g->cursor; i++) {
+        struct pending *p = g->members[i];
+        if (p->tentative.status == LEDGER_POSTED)
+            g->ledger->app->counters.postings++;
+        answer(p, &p->tentative);
+        g->members[i] = NULL;
+    }
+    group_run_transaction_end(g);
+}
+
+/* A statement failed inside the transaction: roll back, then go solo. */
+static void group_rolled_back(struct group *g, const char *why)
+{
+    if (!g->solo) {
+        log_info("ledger: group of %zu rolled back (%s); retrying one by one", g->n, why);
+        g->solo = true;
+        g->cursor = 0;
+        g->solo_first = 0;
+        g->solo_attempts = 0;
+        group_begin(g);
+        return;
+    }
+    struct pending *p = g->members[g->solo_first];
+    if (++g->solo_attempts < SOLO_ATTEMPTS) {
+        g->cursor = g->solo_first;
+        group_begin(g);
+        return;
+    }
+    log_error("ledger: outcome %s refused after %d attempts: %s", outcome_of(p)->idempotency_key,
+              SOLO_ATTEMPTS, why);
+    memset(&p->tentative, 0, sizeof p->tentative);
+    p->tentative.status = LEDGER_REJECTED;
+    lcb_error_set(&p->tentative.error, "internal_error", "the outcome could not be recorded: %s", why);
+    answer(p, &p->tentative);
+    g->members[g->solo_first] = NULL;
+    g->cursor = g->solo_first + 1;
+    group_run_transaction_end(g);
+}
+
+static void group_run_transaction_end(struct group *g)
+{
+    if (g->cursor == g->n) {
+        db_release(g->conn);
+        group_free(g);
+        return;
+    }
+    g->solo_first = g->cursor;
+    g->solo_attempts = 0;
+    group_begin(g);
+}
+
+static void on_statement(struct db_conn *conn, const PGresult *res, void *arg)
+{
+    (void)conn;
+    struct group *g = arg;
+    if (res == NULL) {
+        if (g->step == STEP_COMMIT)
+            log_warning("ledger: connection lost during COMMIT; outcomes left unacknowledged");
+        group_abandon(g, g->solo ? g->solo_first : 0);
+        return;
+    }
+    if (!db_result_ok(res)) {
+        if (g->step == STEP_ROLLBACK || g->step == STEP_REGISTER_KEY) {
+            log_error("ledger: %s", db_result_message(res));
+            group_abandon(g, g->solo ? g->solo_first : 0);
+            return;
+        }
+        snprintf(g->failure, sizeof g->failure, "%s %s", db_result_sqlstate(res),
+                 db_result_message(res));
+        /* A failed COMMIT has already ended the transaction. */
+        if (g->step == STEP_COMMIT)
+            group_rolled_back(g, g->failure);
+        else
+            group_send(g, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+        return;
+    }
+    switch (g->step) {
+    case STEP_REGISTER_KEY:
+        g->ledger->key_registered = true;
+        group_begin(g);
+        return;
+    case STEP_BEGIN:
+        group_prepare_current(g);
+        return;
+    case STEP_PREPARE:
+        on_prepared(g, res);
+        return;
+    case STEP_APPEND:
+        group_next(g);
+        return;
+    case STEP_COMMIT:
+        group_committed(g);
+        return;
+    case STEP_ROLLBACK:
+        group_rolled_back(g, g->failure);
+        return;
+    }
+}
+
+static void on_connection(struct db_conn *conn, void *arg)
+{
+    struct group *g = arg;
+    g->conn = conn;
+    if (conn == NULL) {
+        group_abandon(g, 0);
+        return;
+    }
+    if (g->ledger->key_registered) {
+        group_begin(g);
+        return;
+    }
+    /* Verifiers find public keys by id; register ours before first use. */
+    struct signer *signer = g->ledger->app->signer;
+    const char *values[] = {signer_key_id(signer), signer_public_pem(signer)};
+    group_send(g, STEP_REGISTER_KEY,
+               "INSERT INTO signing_keys (key_id, public_key_pem) VALUES ($1, $2) "
+               "ON CONFLICT (key_id) DO NOTHING",
+               2, values);
+}
+
+static void start_group(struct ledger *ledger)
+{
+    size_t n = ledger->queued;
+    if (n > (size_t)ledger->app->cfg->group_commit_max)
+        n = (size_t)ledger->app->cfg->group_commit_max;
+    struct group *g = calloc(1, sizeof *g);
+    struct pending **members = calloc(n, sizeof *members);
+    if (g == NULL || members == NULL) {
+        log_error("ledger: out of memory");
+        abort();
+    }
+    g->ledger = ledger;
+    g->members = members;
+    g->n = n;
+    for (size_t i = 0; i < n; i++) {
+        members[i] = ledger->queue_head;
+        ledger->queue_head = members[i]->next;
+    }
+    if (ledger->queue_head == NULL)
+        ledger->queue_tail = NULL;
+    ledger->queued -= n;
+    ledger->in_groups += n;
+    ledger->groups_in_flight++;
+    qsort(members, n, sizeof *members, member_order);
+    db_acquire(ledger->app->db, on_connection, g);
+}
+
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ledger *ledger = arg;
+    while (ledger->queued > 0 && ledger->groups_in_flight < ledger->app->cfg->db_connections)
+        start_group(ledger);
+}
+
+struct ledger *ledger_new(struct app *app)
+{
+    struct ledger *ledger = calloc(1, sizeof *ledger);
+    if (ledger == NULL)
+        return NULL;
+    ledger->app = app;
+    ledger->kick = event_new(app->base, -1, 0, on_kick, ledger);
+    if (ledger->kick == NULL) {
+        free(ledger);
+        return NULL;
+    }
+    return ledger;
+}
+
+void ledger_free(struct ledger *ledger)
+{
+    if (ledger == NULL)
+        return;
+    while (ledger->queue_head != NULL) {
+        struct pending *p = ledger->queue_head;
+        ledger->queue_head = p->next;
+        answer_unavailable(p, "shutting_down");
+    }
+    event_free(ledger->kick);
+    free(ledger);
+}
+
+void ledger_post_outcomes(struct ledger *ledger, const struct ledger_outcome *items, size_t n,
+                          ledger_done_cb done, void *arg)
+{
+    struct batch *b = calloc(1, sizeof *b);
+    if (b != NULL) {
+        b->items = malloc(n * sizeof *b->items);
+        b->results = calloc(n, sizeof *b->results);
+    }
+    if (b == NULL || b->items == NULL || b->results == NULL) {
+        log_error("ledger: out of memory");
+        abort();
+    }
+    memcpy(b->items, items, n * sizeof *items);
+    b->done = done;
+    b->arg = arg;
+    b->n = b->remaining = n;
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = calloc(1, sizeof *p);
+        if (p == NULL)
+            abort();
+        p->batch = b;
+        p->index = i;
+        if (ledger->queue_tail != NULL)
+            ledger->queue_tail->next = p;
+        else
+            ledger->queue_head = p;
+        ledger->queue_tail = p;
+        ledger->queued++;
+    }
+    event_active(ledger->kick, EV_TIMEOUT, 0);
+}
+
+size_t ledger_pending(const struct ledger *ledger)
+{
+    return ledger->queued + ledger->in_groups;
+}

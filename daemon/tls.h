@@ -1,0 +1,21 @@
+/* TLS for lcbd's listeners: OpenSSL 3, TLS 1.3 only, client certificates
+ * verified against the bank's CA during the handshake. Who a verified
+ * certificate belongs to is decided elsewhere (auth.c, against the database). */
+#ifndef LCBD_TLS_H
+#define LCBD_TLS_H
+
+#include "lib/error.h"
+
+#include <openssl/ssl.h>
+#include <stdint.h>
+
+/* Caller frees with SSL_CTX_free. A certificate from another CA fails the
+ * handshake; no certificate at all is allowed here and refused per route. */
+SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, const char *ca_file,
+                            struct lcb_error *err);
+
+/* SHA-256 of the verified peer certificate's DER encoding; -1 when the peer
+ * presented none (or it did not verify). */
+int tls_peer_fingerprint(SSL *ssl, uint8_t out[32]);
+
+#endif
