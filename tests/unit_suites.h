@@ -1,0 +1,13 @@
+/* The Check suites of the pure code (lib/ and protocol/), one per module,
+ * gathered by test_unit.c. Tests here never touch the network or a
+ * database; files they write live in a fresh temporary directory. */
+#ifndef LCB_UNIT_SUITES_H
+#define LCB_UNIT_SUITES_H
+
+#include <check.h>
+
+Suite *card_suite(void);
+Suite *crypto_suite(void);
+Suite *record_suite(void);
+
+#endif
