@@ -4,6 +4,7 @@
  * ledger has not committed. */
 #include "daemon/api.h"
 
+#include "daemon/deposit.h"
 #include "daemon/ledger.h"
 #include "lib/card.h"
 #include "lib/crypto.h"
@@ -70,7 +71,7 @@ static int reject(struct lcb_error *err, const char *code, const char *message)
     return lcb_error_set(err, code, "%s", message);
 }
 
-static int read_learner(json_t *item, struct ledger_outcome *out, struct lcb_error *err)
+static int read_learner(json_t *item, struct deposit_outcome *out, struct lcb_error *err)
 {
     json_t *card = json_object_get(item, "card"), *learner = json_object_get(item, "learner");
     if ((card == NULL) == (learner == NULL))
@@ -89,14 +90,14 @@ static int read_learner(json_t *item, struct ledger_outcome *out, struct lcb_err
     return 0;
 }
 
-static int read_item_code(json_t *item, struct ledger_outcome *out, struct lcb_error *err)
+static int read_item_code(json_t *item, struct deposit_outcome *out, struct lcb_error *err)
 {
     json_t *course = json_object_get(item, "course");
     json_t *certificate = json_object_get(item, "certificate");
     if ((course == NULL) == (certificate == NULL))
         return reject(err, "invalid_outcome", "give exactly one of \"course\" or \"certificate\"");
     json_t *code = course ? course : certificate;
-    out->item_kind = course ? LEDGER_COURSE : LEDGER_CERTIFICATE;
+    out->item_kind = course ? DEPOSIT_COURSE : DEPOSIT_CERTIFICATE;
     if (!json_is_string(code) || !code_text(json_string_value(code)))
         return reject(err, course ? "invalid_course" : "invalid_certificate",
                       "a course or certificate code is 1-32 letters, digits, '_', '.' or '-'");
@@ -104,7 +105,7 @@ static int read_item_code(json_t *item, struct ledger_outcome *out, struct lcb_e
     return 0;
 }
 
-static int read_texts(json_t *item, struct ledger_outcome *out, struct lcb_error *err)
+static int read_texts(json_t *item, struct deposit_outcome *out, struct lcb_error *err)
 {
     json_t *key = json_object_get(item, "idempotency_key");
     if (!json_is_string(key) || !printable_text(json_string_value(key), RECORD_KEY_MAX))
@@ -130,7 +131,7 @@ static int read_texts(json_t *item, struct ledger_outcome *out, struct lcb_error
     return 0;
 }
 
-static int read_outcome(json_t *item, int64_t institution_id, struct ledger_outcome *out,
+static int read_outcome(json_t *item, int64_t institution_id, struct deposit_outcome *out,
                         struct lcb_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -222,10 +223,10 @@ void api_post_outcomes(struct request *req)
         return;
     size_t n = json_array_size(list), valid = 0;
     struct outcomes_job *job = calloc(1, sizeof *job);
-    struct ledger_outcome *items = calloc(n, sizeof *items);
-    if (job == NULL || items == NULL || (job->results = calloc(n, sizeof *job->results)) == NULL ||
+    struct ledger_request *requests = calloc(n, sizeof *requests);
+    if (job == NULL || requests == NULL || (job->results = calloc(n, sizeof *job->results)) == NULL ||
         (job->ledger_index = calloc(n, sizeof *job->ledger_index)) == NULL) {
-        free(items);
+        free(requests);
         if (job != NULL) {
             free(job->results);
             free(job);
@@ -237,8 +238,14 @@ void api_post_outcomes(struct request *req)
     job->n = n;
     for (size_t i = 0; i < n; i++) {
         struct ledger_result *r = &job->results[i];
-        if (read_outcome(json_array_get(list, i), req->who.institution_id, &items[valid], &r->error) != 0) {
+        struct deposit_outcome outcome;
+        if (read_outcome(json_array_get(list, i), req->who.institution_id, &outcome, &r->error) != 0) {
             r->status = LEDGER_REJECTED;
+            continue;
+        }
+        if (deposit_request(&outcome, &requests[valid]) != 0) {
+            r->status = LEDGER_REJECTED;
+            lcb_error_set(&r->error, "internal_error", "out of memory");
             continue;
         }
         job->ledger_index[valid++] = i;
@@ -246,6 +253,6 @@ void api_post_outcomes(struct request *req)
     if (valid == 0)
         reply_results(job);
     else
-        ledger_post_outcomes(req->app->ledger, items, valid, on_ledger_done, job);
-    free(items);
+        ledger_submit(req->app->ledger, requests, valid, on_ledger_done, job);
+    free(requests);
 }

@@ -16,6 +16,9 @@
 #define TRANSACTIONS_LIMIT_DEFAULT 50
 #define TRANSACTIONS_LIMIT_MAX 500
 
+/* clang-format off */
+/* SQL reads best laid out by hand. */
+
 /* A learner account's balances as a JSON object {unit: amount}; the
  * amounts are integers in each unit's smallest step. */
 #define SQL_BALANCES_OF(learner)                                                              \
@@ -95,6 +98,7 @@ static const char institution_totals_sql[] =
     "FROM institutions i "
     "CROSS JOIN LATERAL (SELECT lcb_in_subtree($2::bigint, i.id) AS inside) s "
     "WHERE i.code = $1";
+/* clang-format on */
 
 /* A positive decimal integer of at most 18 digits (so it fits int64_t),
  * without sign, spaces or leading zeros. */
@@ -162,10 +166,9 @@ static void on_card_balance(struct request *req, const PGresult *res)
         return;
     }
     json_t *balances = json_from_column(res, 0, 4);
-    json_t *doc = json_pack("{s:s,s:s,s:I,s:o*}", "card", PQgetvalue(res, 0, 0), "card_status",
-                            PQgetvalue(res, 0, 1), "learner",
-                            (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10), "balances",
-                            balances);
+    json_t *doc = json_pack(
+        "{s:s,s:s,s:I,s:o*}", "card", PQgetvalue(res, 0, 0), "card_status", PQgetvalue(res, 0, 1),
+        "learner", (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10), "balances", balances);
     if (doc == NULL || !json_is_object(balances)) {
         json_decref(doc);
         reply_internal(req, "card balance");
@@ -261,9 +264,9 @@ static void on_learner_transactions(struct request *req, const PGresult *res)
     }
     const char *limit_text = request_query_param(req, "limit");
     long long limit = limit_text ? strtoll(limit_text, NULL, 10) : TRANSACTIONS_LIMIT_DEFAULT;
-    json_t *doc = json_pack("{s:I,s:o,s:o}", "learner",
-                            (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "transactions",
-                            page, "next_before_seq", next_before_seq(page, limit));
+    json_t *doc =
+        json_pack("{s:I,s:o,s:o}", "learner", (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10),
+                  "transactions", page, "next_before_seq", next_before_seq(page, limit));
     if (doc == NULL) {
         reply_internal(req, "learner transactions");
         return;
@@ -288,8 +291,7 @@ void api_get_learner_transactions(struct request *req)
     }
     const char *before_text = request_query_param(req, "before_seq");
     if (before_text != NULL && !parse_positive_id(before_text, &before_seq)) {
-        request_reply_error(req, 400, "invalid_parameter",
-                            "before_seq must be a positive integer");
+        request_reply_error(req, 400, "invalid_parameter", "before_seq must be a positive integer");
         return;
     }
     char caller[24], limit_param[24];

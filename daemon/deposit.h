@@ -1,56 +1,33 @@
-/* A deposit's SQL conversation, without the I/O: the parameters of
- * lcb_prepare_deposit() and lcb_append() (sql/002_functions.sql), and the
- * signed record built from what prepare returned. Used by ledger.c. */
+/* Deposits: an institution certifies an outcome of its own catalogue for a
+ * learner, and the course's credits move from its account to the learner's.
+ * Builds the ledger request for lcb_prepare_deposit() (sql/); the listeners
+ * only check the shape of what they received. */
 #ifndef LCBD_DEPOSIT_H
 #define LCBD_DEPOSIT_H
 
 #include "daemon/ledger.h"
-#include "daemon/signer.h"
 #include "protocol/record.h"
 
-#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
 
-#define DEPOSIT_PREPARE_SQL "SELECT * FROM lcb_prepare_deposit($1, $2, $3, $4, $5, $6, $7)"
-#define DEPOSIT_PREPARE_NPARAMS 7
-#define DEPOSIT_APPEND_SQL                                                                        \
-    "SELECT lcb_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, " \
-    "$17, $18, $19, $20, $21)"
-#define DEPOSIT_APPEND_NPARAMS 21
+enum deposit_item_kind { DEPOSIT_COURSE, DEPOSIT_CERTIFICATE };
 
-/* Text parameters for one statement; values[i] point into storage. */
-struct deposit_params {
-    const char *values[DEPOSIT_APPEND_NPARAMS];
-    char storage[3 * RECORD_MAX_ENCODED];
-    size_t used;
+struct deposit_outcome {
+    int64_t institution_id; /* the poster, from its credential */
+    char idempotency_key[RECORD_KEY_MAX + 1];
+    char card[20];      /* "" when learner_id is used */
+    int64_t learner_id; /* 0 when card is used */
+    enum deposit_item_kind item_kind;
+    char item_code[RECORD_CODE_MAX + 1];
+    char result[RECORD_RESULT_MAX + 1];
+    char completed_on[RECORD_DATE_LEN + 1];
+    bool has_evidence;
+    uint8_t evidence_sha256[RECORD_HASH_LEN];
 };
 
-/* A transaction ready to append: the record, its hash and signature. */
-struct deposit_signed {
-    struct record record;
-    uint8_t hash[RECORD_HASH_LEN];
-    uint8_t signature[64];
-};
-
-/* What prepare decided for an outcome. */
-enum deposit_verdict { DEPOSIT_APPEND, DEPOSIT_DUPLICATE, DEPOSIT_REFUSED };
-
-/* SHA-256 over the outcome's content (not its key): a replay with the same
- * key must carry the same digest. */
-void deposit_digest(const struct ledger_outcome *outcome, uint8_t digest[RECORD_HASH_LEN]);
-
-void deposit_prepare_params(const struct ledger_outcome *outcome,
-                            const uint8_t digest[RECORD_HASH_LEN], struct deposit_params *params);
-
-/* Reads prepare's one row. On DEPOSIT_APPEND fills signed (and result with
- * the new transaction's id and hash); on DUPLICATE fills result with the original transaction; on
- * REFUSED fills result->error. Returns -1 when the row is not what
- * sql/ promises (then err says why). */
-int deposit_read_prepared(const PGresult *res, const struct ledger_outcome *outcome,
-                          struct signer *signer, enum deposit_verdict *verdict,
-                          struct deposit_signed *signed_tx, struct ledger_result *result,
-                          struct lcb_error *err);
-
-void deposit_append_params(const struct deposit_signed *signed_tx,
-                           const uint8_t digest[RECORD_HASH_LEN], struct deposit_params *params);
+/* Fills request (params malloc'd, for ledger_submit). 0, or -1 when out of
+ * memory. */
+int deposit_request(const struct deposit_outcome *outcome, struct ledger_request *request);
 
 #endif

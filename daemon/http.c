@@ -72,7 +72,7 @@ static const struct {
     {"credential_expired", 401},    {"forbidden", 403},          {"outside_subtree", 403},
     {"not_found", 404},             {"method_not_allowed", 405}, {"database_unavailable", 503},
     {"shutting_down", 503},         {"internal_error", 500},     {"card_not_active", 409},
-    {"card_exists", 409},           {"idempotency_conflict", 409},
+    {"card_exists", 409},           {"idempotency_conflict", 409}, {"conflict", 409},
 };
 
 int request_status_for_code(const char *code)

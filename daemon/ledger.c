@@ -1,5 +1,5 @@
-/* Group commit of deposits; see ledger.h. A group is one database
- * transaction: BEGIN, then per outcome lcb_prepare_deposit and lcb_append,
+/* Group commit; see ledger.h. A group is one database transaction:
+ * BEGIN, then per posting its lcb_prepare_* function and lcb_append,
  * then COMMIT; only after COMMIT succeeds does any outcome of the group get
  * its answer. If any statement of a group fails, the group is rolled back
  * and its outcomes are retried one transaction each ("solo"), so one
@@ -9,7 +9,7 @@
 #include "daemon/ledger.h"
 
 #include "daemon/db.h"
-#include "daemon/deposit.h"
+#include "daemon/posting.h"
 #include "daemon/log.h"
 #include "daemon/signer.h"
 
@@ -22,7 +22,7 @@ struct batch {
     ledger_done_cb done;
     void *arg;
     size_t n, remaining;
-    struct ledger_outcome *items;
+    struct ledger_request *items;
     struct ledger_result *results;
 };
 
@@ -31,7 +31,6 @@ struct pending {
     size_t index;
     struct pending *next;
     struct ledger_result tentative; /* answered only once committed */
-    uint8_t digest[RECORD_HASH_LEN];
 };
 
 enum group_step { STEP_REGISTER_KEY, STEP_BEGIN, STEP_PREPARE, STEP_APPEND, STEP_COMMIT, STEP_ROLLBACK };
@@ -46,8 +45,8 @@ struct group {
     bool solo;
     int solo_attempts;
     enum group_step step;
-    struct deposit_signed signed_tx;
-    struct deposit_params params;
+    struct posting_signed signed_tx;
+    struct posting_params params;
     char failure[320]; /* why the transaction is being rolled back */
 };
 
@@ -68,6 +67,8 @@ static void answer(struct pending *p, const struct ledger_result *result)
 {
     struct batch *b = p->batch;
     b->results[p->index] = *result;
+    for (int i = 0; i < b->items[p->index].nparams; i++)
+        free(b->items[p->index].params[i]);
     if (--b->remaining == 0) {
         b->done(b->results, b->n, b->arg);
         free(b->items);
@@ -87,7 +88,7 @@ static void answer_unavailable(struct pending *p, const char *code)
     answer(p, &result);
 }
 
-static const struct ledger_outcome *outcome_of(const struct pending *p)
+static const struct ledger_request *request_of(const struct pending *p)
 {
     return &p->batch->items[p->index];
 }
@@ -96,12 +97,9 @@ static const struct ledger_outcome *outcome_of(const struct pending *p)
  * (or two lcbd processes) never wait for each other in a cycle. */
 static int member_order(const void *a, const void *b)
 {
-    const struct ledger_outcome *x = outcome_of(*(struct pending *const *)a);
-    const struct ledger_outcome *y = outcome_of(*(struct pending *const *)b);
-    int c = strcmp(x->card, y->card);
-    if (c != 0)
-        return c;
-    return (x->learner_id > y->learner_id) - (x->learner_id < y->learner_id);
+    const struct ledger_request *x = request_of(*(struct pending *const *)a);
+    const struct ledger_request *y = request_of(*(struct pending *const *)b);
+    return strcmp(x->lock_key, y->lock_key);
 }
 
 static void group_free(struct group *g)
@@ -141,10 +139,9 @@ static void group_begin(struct group *g)
 
 static void group_prepare_current(struct group *g)
 {
-    struct pending *p = g->members[g->cursor];
-    deposit_digest(outcome_of(p), p->digest);
-    deposit_prepare_params(outcome_of(p), p->digest, &g->params);
-    group_send(g, STEP_PREPARE, DEPOSIT_PREPARE_SQL, DEPOSIT_PREPARE_NPARAMS, g->params.values);
+    const struct ledger_request *request = request_of(g->members[g->cursor]);
+    group_send(g, STEP_PREPARE, request->prepare_sql, request->nparams,
+               (const char *const *)request->params);
 }
 
 /* Where the next statement goes after member g->cursor is settled. */
@@ -161,22 +158,22 @@ static void group_next(struct group *g)
 static void on_prepared(struct group *g, const PGresult *res)
 {
     struct pending *p = g->members[g->cursor];
-    enum deposit_verdict verdict;
+    enum posting_verdict verdict;
     struct lcb_error err;
     lcb_error_clear(&err);
-    if (deposit_read_prepared(res, outcome_of(p), g->ledger->app->signer, &verdict, &g->signed_tx,
+    if (posting_read_prepared(res, request_of(p), g->ledger->app->signer, &verdict, &g->signed_tx,
                               &p->tentative, &err) != 0) {
         log_error("ledger: %s: %s", err.code, err.message);
         snprintf(g->failure, sizeof g->failure, "%s", err.message);
         group_send(g, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
         return;
     }
-    if (verdict != DEPOSIT_APPEND) {
+    if (verdict != POSTING_APPEND) {
         group_next(g);
         return;
     }
-    deposit_append_params(&g->signed_tx, p->digest, &g->params);
-    group_send(g, STEP_APPEND, DEPOSIT_APPEND_SQL, DEPOSIT_APPEND_NPARAMS, g->params.values);
+    posting_append_params(&g->signed_tx, request_of(p)->digest, &g->params);
+    group_send(g, STEP_APPEND, POSTING_APPEND_SQL, POSTING_APPEND_NPARAMS, g->params.values);
 }
 
 /* COMMIT returned: the members of this transaction may now be answered. */
@@ -211,11 +208,11 @@ static void group_rolled_back(struct group *g, const char *why)
         group_begin(g);
         return;
     }
-    log_error("ledger: outcome %s refused after %d attempts: %s", outcome_of(p)->idempotency_key,
+    log_error("ledger: posting %s refused after %d attempts: %s", request_of(p)->idempotency_key,
               SOLO_ATTEMPTS, why);
     memset(&p->tentative, 0, sizeof p->tentative);
     p->tentative.status = LEDGER_REJECTED;
-    lcb_error_set(&p->tentative.error, "internal_error", "the outcome could not be recorded: %s", why);
+    lcb_error_set(&p->tentative.error, "internal_error", "the posting could not be recorded: %s", why);
     answer(p, &p->tentative);
     g->members[g->solo_first] = NULL;
     g->cursor = g->solo_first + 1;
@@ -366,8 +363,8 @@ void ledger_free(struct ledger *ledger)
     free(ledger);
 }
 
-void ledger_post_outcomes(struct ledger *ledger, const struct ledger_outcome *items, size_t n,
-                          ledger_done_cb done, void *arg)
+void ledger_submit(struct ledger *ledger, const struct ledger_request *items, size_t n,
+                   ledger_done_cb done, void *arg)
 {
     struct batch *b = calloc(1, sizeof *b);
     if (b != NULL) {

@@ -1,8 +1,12 @@
-/* The ledger: turns certified outcomes into signed, chained, double-entry
+/* The ledger: turns postings into signed, chained, double-entry
  * transactions, exactly once per idempotency key. Postings that arrive
  * together are committed together (group commit) and acknowledged only
- * after COMMIT returned, with synchronous_commit on. Knows nothing of HTTP
- * or LCBP: listeners translate their requests into ledger_outcome items. */
+ * after COMMIT returned, with synchronous_commit on.
+ *
+ * What a posting means is decided in SQL by its lcb_prepare_* function
+ * (sql/), which answers a refusal, the original of a replay, or the entries
+ * to append; the ledger signs, chains and commits. It knows nothing of HTTP
+ * or LCBP, nor of deposits or conversions: see deposit.h for a builder. */
 #ifndef LCBD_LEDGER_H
 #define LCBD_LEDGER_H
 
@@ -14,20 +18,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum ledger_item_kind { LEDGER_COURSE, LEDGER_CERTIFICATE };
+#define LEDGER_MAX_PARAMS 12
 
-/* One outcome to deposit, already validated for shape by the listener. */
-struct ledger_outcome {
-    int64_t institution_id; /* the poster, from its credential */
+struct ledger_request {
+    /* Orders the row locks a group takes (the learner or card the posting
+     * extends), so concurrent groups never wait for each other in a cycle. */
+    char lock_key[48];
+    /* "SELECT * FROM lcb_prepare_...($1, ...)": a static string. */
+    const char *prepare_sql;
+    int nparams;
+    /* Text parameters of prepare_sql (NULL is SQL NULL), malloc'd; the
+     * ledger frees them once the posting is answered. */
+    char *params[LEDGER_MAX_PARAMS];
+    int64_t institution_id; /* who posts: recorded in the transaction */
     char idempotency_key[RECORD_KEY_MAX + 1];
-    char card[20];      /* "" when learner_id is used */
-    int64_t learner_id; /* 0 when card is used */
-    enum ledger_item_kind item_kind;
-    char item_code[RECORD_CODE_MAX + 1];
-    char result[RECORD_RESULT_MAX + 1];
-    char completed_on[RECORD_DATE_LEN + 1];
-    bool has_evidence;
-    uint8_t evidence_sha256[RECORD_HASH_LEN];
+    uint8_t digest[RECORD_HASH_LEN]; /* of the content; a replay must match */
 };
 
 enum ledger_status { LEDGER_POSTED, LEDGER_DUPLICATE, LEDGER_REJECTED };
@@ -39,18 +44,18 @@ struct ledger_result {
     struct lcb_error error; /* when REJECTED */
 };
 
-/* results[i] answers items[i]; both arrays belong to the ledger and are
- * valid only during the call. */
+/* results[i] answers requests[i]; valid only during the call. */
 typedef void (*ledger_done_cb)(const struct ledger_result *results, size_t n, void *arg);
 
 struct ledger *ledger_new(struct app *app);
-/* Answers every queued posting with database_unavailable/shutting_down. */
+/* Answers every queued posting with shutting_down. */
 void ledger_free(struct ledger *ledger);
 
-/* Queues n (>= 1) outcomes; done runs once, from the loop, when every one
- * is posted, found to be a duplicate, or rejected. items are copied. */
-void ledger_post_outcomes(struct ledger *ledger, const struct ledger_outcome *items, size_t n,
-                          ledger_done_cb done, void *arg);
+/* Queues n (>= 1) postings; done runs once, from the loop, when every one
+ * is posted, found to be a duplicate, or rejected. The request structs are
+ * copied; their params now belong to the ledger. */
+void ledger_submit(struct ledger *ledger, const struct ledger_request *requests, size_t n,
+                   ledger_done_cb done, void *arg);
 
 /* Postings queued or in a transaction not yet committed. */
 size_t ledger_pending(const struct ledger *ledger);

@@ -38,7 +38,8 @@ static void job_free(struct query_job *job)
 
 static void reply_unavailable(struct request *req)
 {
-    request_reply_error(req, 503, "database_unavailable", "the database is unavailable; retry later");
+    request_reply_error(req, 503, "database_unavailable",
+                        "the database is unavailable; retry later");
 }
 
 const char *query_domain_error(const char *message, char *code_out, size_t cap)
@@ -102,8 +103,8 @@ static void on_result(struct db_conn *conn, const PGresult *res, void *arg)
 static void on_conn(struct db_conn *conn, void *arg)
 {
     struct query_job *job = arg;
-    if (conn != NULL &&
-        db_query(conn, job->sql, job->nparams, (const char *const *)job->values, on_result, job) == 0)
+    if (conn != NULL && db_query(conn, job->sql, job->nparams, (const char *const *)job->values,
+                                 on_result, job) == 0)
         return;
     if (conn != NULL)
         db_release(conn);

@@ -164,71 +164,132 @@ BEGIN
     RETURN fresh;
 END $$;
 
--- First half of a deposit: settles idempotency, resolves the learner and the
--- catalogue item, checks the poster owns it, and locks the learner's account
--- so its chain head cannot move until this transaction ends. Refusals come
--- back as error_code/error_message (not exceptions) so that one bad item in
--- a group commit does not abort the others.
-CREATE FUNCTION lcb_prepare_deposit(p_institution_id bigint, p_key text, p_digest bytea,
-                                    p_card text, p_learner_id bigint, p_item_code text,
-                                    p_item_kind text,
-                                    OUT error_code text, OUT error_message text,
-                                    OUT duplicate_id uuid, OUT duplicate_hash bytea,
-                                    OUT learner_id bigint, OUT learner_account bigint,
-                                    OUT head_seq bigint, OUT head_hash bytea,
-                                    OUT institution_account bigint, OUT unit text,
-                                    OUT credit_value bigint)
-LANGUAGE plpgsql AS $$
+-- What every lcb_prepare_* function answers: a refusal (error_code), the
+-- original of a replay (duplicate_*), or a transaction for lcbd to sign and
+-- append with lcb_append(): the chain it extends (locked until the
+-- transaction ends) and its fields and entries. Refusals are rows, not
+-- exceptions, so one bad posting does not abort the others of a group commit.
+CREATE TYPE lcb_prepared AS (
+    error_code      text,
+    error_message   text,
+    duplicate_id    uuid,
+    duplicate_hash  bytea,
+    chain_account   bigint,
+    head_seq        bigint,
+    head_hash       bytea,
+    kind            text,
+    item_code       text,
+    result          text,
+    completed_on    date,
+    evidence_sha256 bytea,
+    reverses        uuid,
+    reason          text,
+    accounts        bigint[],
+    units           text[],
+    amounts         bigint[]
+);
+
+CREATE FUNCTION lcb_refusal(code text, message text) RETURNS lcb_prepared
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ROW(code, message, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+               NULL, NULL, NULL, NULL)::lcb_prepared
+$$;
+
+-- Exactly once: the earlier answer for this poster's key, a refusal when the
+-- key was used for other content, or NULL when the key is new.
+CREATE FUNCTION lcb_replay(p_institution_id bigint, p_key text, p_digest bytea) RETURNS lcb_prepared
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     t transactions;
-    c cards;
-    item catalogue;
+    answer lcb_prepared;
 BEGIN
     SELECT * INTO t FROM transactions WHERE institution_id = p_institution_id AND idempotency_key = p_key;
-    IF FOUND THEN
-        IF t.request_digest = p_digest THEN
-            duplicate_id := t.id;
-            duplicate_hash := t.hash;
-        ELSE
-            error_code := 'idempotency_conflict';
-            error_message := 'idempotency key ' || p_key || ' was used for a different outcome';
-        END IF;
-        RETURN;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    IF t.request_digest <> p_digest THEN
+        RETURN lcb_refusal('idempotency_conflict',
+                           'idempotency key ' || p_key || ' was used for a different posting');
+    END IF;
+    answer.duplicate_id := t.id;
+    answer.duplicate_hash := t.hash;
+    RETURN answer;
+END $$;
+
+-- A fresh answer extending the learner's chain; the account row is locked,
+-- so its chain head cannot move until this transaction ends.
+CREATE FUNCTION lcb_lock_chain(p_learner_id bigint) RETURNS lcb_prepared
+LANGUAGE plpgsql AS $$
+DECLARE
+    answer lcb_prepared;
+BEGIN
+    SELECT a.id, a.head_seq, a.head_hash INTO answer.chain_account, answer.head_seq, answer.head_hash
+        FROM accounts a WHERE a.learner_id = p_learner_id FOR UPDATE;
+    RETURN answer;
+END $$;
+
+-- Why a card cannot be used (lost, replaced, cancelled, unknown), or NULL.
+CREATE FUNCTION lcb_card_refusal(p_card text) RETURNS lcb_prepared
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c cards;
+BEGIN
+    SELECT * INTO c FROM cards WHERE number = p_card;
+    IF NOT FOUND THEN
+        RETURN lcb_refusal('card_not_found', 'no card ' || p_card);
+    ELSIF c.status <> 'active' THEN
+        RETURN lcb_refusal('card_' || c.status, 'card ' || p_card || ' is ' || c.status
+            || CASE WHEN c.replaced_by IS NOT NULL THEN '; use card ' || c.replaced_by ELSE '' END);
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- A deposit: an institution certifies an outcome of its own catalogue for a
+-- learner (by card or id); the credits move from its account to the learner's.
+CREATE FUNCTION lcb_prepare_deposit(p_institution_id bigint, p_key text, p_digest bytea,
+                                    p_card text, p_learner_id bigint, p_item_code text,
+                                    p_item_kind text, p_result text, p_completed_on date,
+                                    p_evidence bytea) RETURNS lcb_prepared
+LANGUAGE plpgsql AS $$
+DECLARE
+    answer lcb_prepared := lcb_replay(p_institution_id, p_key, p_digest);
+    learner bigint := p_learner_id;
+    refusal lcb_prepared;
+    item catalogue;
+    issuer bigint;
+BEGIN
+    IF NOT (answer IS NULL) THEN
+        RETURN answer;
     END IF;
     IF p_card IS NOT NULL THEN
-        SELECT * INTO c FROM cards WHERE number = p_card;
-        IF NOT FOUND THEN
-            error_code := 'card_not_found'; error_message := 'no card ' || p_card; RETURN;
+        refusal := lcb_card_refusal(p_card);
+        IF NOT (refusal IS NULL) THEN
+            RETURN refusal;
         END IF;
-        IF c.status <> 'active' THEN
-            error_code := 'card_' || c.status;
-            error_message := 'card ' || p_card || ' is ' || c.status
-                || CASE WHEN c.replaced_by IS NOT NULL THEN '; use card ' || c.replaced_by ELSE '' END;
-            RETURN;
-        END IF;
-        learner_id := c.learner_id;
-    ELSE
-        SELECT l.id INTO learner_id FROM learners l WHERE l.id = p_learner_id;
-        IF NOT FOUND THEN
-            error_code := 'learner_not_found'; error_message := 'no learner ' || p_learner_id; RETURN;
-        END IF;
+        SELECT learner_id INTO learner FROM cards WHERE number = p_card;
+    ELSIF NOT EXISTS (SELECT 1 FROM learners WHERE id = learner) THEN
+        RETURN lcb_refusal('learner_not_found', 'no learner ' || p_learner_id);
     END IF;
     SELECT * INTO item FROM catalogue WHERE code = p_item_code;
     IF NOT FOUND OR item.kind <> p_item_kind THEN
-        error_code := p_item_kind || '_not_found';
-        error_message := 'no ' || p_item_kind || ' with code ' || p_item_code;
-        RETURN;
+        RETURN lcb_refusal(p_item_kind || '_not_found', 'no ' || p_item_kind || ' with code ' || p_item_code);
     END IF;
     IF item.institution_id <> p_institution_id THEN
-        error_code := p_item_kind || '_not_owned';
-        error_message := p_item_kind || ' ' || p_item_code || ' belongs to another institution';
-        RETURN;
+        RETURN lcb_refusal(p_item_kind || '_not_owned',
+                           p_item_kind || ' ' || p_item_code || ' belongs to another institution');
     END IF;
-    SELECT a.id, a.head_seq, a.head_hash INTO learner_account, head_seq, head_hash
-        FROM accounts a WHERE a.learner_id = lcb_prepare_deposit.learner_id FOR UPDATE;
-    SELECT a.id INTO institution_account FROM accounts a WHERE a.institution_id = p_institution_id;
-    unit := item.unit;
-    credit_value := item.credit_value;
+    answer := lcb_lock_chain(learner);
+    SELECT a.id INTO issuer FROM accounts a WHERE a.institution_id = p_institution_id;
+    answer.kind := 'deposit';
+    answer.item_code := p_item_code;
+    answer.result := p_result;
+    answer.completed_on := p_completed_on;
+    answer.evidence_sha256 := p_evidence;
+    answer.reason := '';
+    answer.accounts := ARRAY[issuer, answer.chain_account];
+    answer.units := ARRAY[item.unit, item.unit];
+    answer.amounts := ARRAY[-item.credit_value, item.credit_value];
+    RETURN answer;
 END $$;
 
 -- Second half: appends one signed transaction. The chain head must still be

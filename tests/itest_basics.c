@@ -1,0 +1,285 @@
+/* The first integration suite: the ground every other suite stands on. The
+ * migrations make the ledger append-only for lcbd's role and, through
+ * triggers, for the superuser too; the database refuses a card number with
+ * a bad check digit; the demo district builds and survives a database
+ * crash; lcbd starts, answers
+ * /healthz and refuses /v1/ without a client certificate. */
+#include "tests/itest.h"
+#include "tests/itest_suites.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Runs sql with params on conn and expects it to fail with sqlstate. */
+static void expect_refused(PGconn *conn, const char *sql, int n_params, const char *const *params,
+                           const char *sqlstate, const char *message_part)
+{
+    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *message = PQresultErrorMessage(res);
+
+    ck_assert_msg(PQresultStatus(res) == PGRES_FATAL_ERROR, "not refused: %s", sql);
+    ck_assert_msg(state != NULL && strcmp(state, sqlstate) == 0,
+                  "%s: SQLSTATE %s, expected %s (%s)", sql, state ? state : "none", sqlstate,
+                  message);
+    if (message_part != NULL)
+        ck_assert_msg(strstr(message, message_part) != NULL, "%s: message '%s' lacks '%s'", sql,
+                      message, message_part);
+    PQclear(res);
+}
+
+static void exec_ok(PGconn *conn, const char *sql, int n_params, const char *const *params)
+{
+    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus(res);
+
+    ck_assert_msg(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, "%s: %s", sql,
+                  PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+static long ledger_rows(void)
+{
+    return itest_sql_long("SELECT (SELECT count(*) FROM transactions) + "
+                          "(SELECT count(*) FROM entries)");
+}
+
+START_TEST(test_app_role_cannot_change_the_ledger)
+{
+    static const char *const attempts[] = {
+        "UPDATE transactions SET reason = 'tampered'",
+        "DELETE FROM transactions",
+        "UPDATE entries SET amount = amount * 100",
+        "DELETE FROM entries",
+        "TRUNCATE transactions, entries",
+    };
+    long before = ledger_rows();
+    PGconn *lcbd = itest_pg_connect(itest_env()->app_db);
+
+    /* the login role is lcbd, which only inherits lcb_app */
+    exec_ok(lcbd, "SELECT 1 FROM transactions LIMIT 1", 0, NULL);
+    for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++)
+        expect_refused(lcbd, attempts[i], 0, NULL, "42501", "permission denied");
+    PQfinish(lcbd);
+    ck_assert_int_eq(ledger_rows(), before);
+}
+END_TEST
+
+/* A balanced deposit written by hand, inside a transaction the test rolls
+ * back: no real record is ever touched, and verify never sees it. */
+static void insert_synthetic_deposit(PGconn *conn, const char *card, const char *school)
+{
+    const char *const params[] = {card, school};
+    PGresult *res;
+    char id[64];
+
+    exec_ok(conn,
+            "INSERT INTO signing_keys (key_id, public_key_pem) "
+            "VALUES ('feedfacecafe0001', 'itest only') ON CONFLICT DO NOTHING",
+            0, NULL);
+    res = PQexecParams(
+        conn,
+        "INSERT INTO transactions (id, kind, chain_account_id, chain_seq, prev_hash, created_at, "
+        "  institution_id, idempotency_key, request_digest, hash, key_id, signature) "
+        "SELECT gen_random_uuid(), 'deposit', la.id, la.head_seq + 1, la.head_hash, now(), i.id, "
+        "  'itest-basics-' || gen_random_uuid(), sha256('request'::bytea), "
+        "  sha256(gen_random_uuid()::text::bytea), 'feedfacecafe0001', "
+        "  decode(repeat('00', 64), 'hex') "
+        "FROM cards c JOIN accounts la ON la.learner_id = c.learner_id, institutions i "
+        "WHERE c.number = $1 AND i.code = $2 RETURNING id",
+        2, NULL, params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1,
+                  "synthetic transaction: %s", PQresultErrorMessage(res));
+    snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    {
+        const char *const entry_params[] = {id, card, school};
+
+        exec_ok(conn,
+                "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
+                "SELECT $1::uuid, 0, a.id, 'vocational', 200 FROM cards c "
+                "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2 "
+                "UNION ALL "
+                "SELECT $1::uuid, 1, a.id, 'vocational', -200 FROM institutions i "
+                "  JOIN accounts a ON a.institution_id = i.id WHERE i.code = $3",
+                3, entry_params);
+    }
+    /* fire the deferred double-entry check now: the deposit is balanced,
+     * and no trigger event stays pending (TRUNCATE would refuse for that) */
+    exec_ok(conn, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
+}
+
+START_TEST(test_even_the_superuser_cannot_change_the_ledger)
+{
+    static const char *const attempts[] = {
+        "UPDATE transactions SET reason = 'tampered' WHERE reason = ''",
+        "DELETE FROM transactions WHERE reason = ''",
+        "UPDATE entries SET amount = amount * 100",
+        "DELETE FROM entries",
+        "TRUNCATE entries",
+    };
+    struct itest_district d;
+    long before;
+    PGconn *conn;
+
+    itest_district_make(&d, "basics");
+    before = ledger_rows();
+    conn = itest_pg_connect(NULL);
+    exec_ok(conn, "BEGIN", 0, NULL);
+    insert_synthetic_deposit(conn, d.cards[0], d.school);
+    for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++) {
+        exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+        expect_refused(conn, attempts[i], 0, NULL, "LCB00", "append_only");
+        exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+    }
+    exec_ok(conn, "ROLLBACK", 0, NULL);
+    PQfinish(conn);
+    ck_assert_int_eq(ledger_rows(), before);
+}
+END_TEST
+
+START_TEST(test_database_refuses_a_bad_card_check_digit)
+{
+    struct itest_district d;
+    char learner[32], good[24], bad[24];
+    const char *const params_good[] = {good, learner};
+    const char *const params_bad[] = {bad, learner};
+    PGconn *conn;
+    PGresult *res;
+    const char *const serial[] = {"330206999999999990"};
+
+    itest_district_make(&d, "luhn");
+    snprintf(learner, sizeof learner, "%lld", d.learner_ids[1]);
+    conn = itest_pg_connect(NULL);
+    exec_ok(conn, "BEGIN", 0, NULL);
+    /* a fresh, well-formed number as a control: only the check digit differs */
+    res = PQexecParams(conn, "SELECT $1 || lcb_luhn_digit($1)", 1, NULL, serial, NULL, NULL, 0);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    snprintf(good, sizeof good, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    ck_assert_uint_eq(strlen(good), 19);
+    snprintf(bad, sizeof bad, "%s", good);
+    bad[18] = (char)('0' + (bad[18] - '0' + 1) % 10);
+
+    exec_ok(conn, "SAVEPOINT card", 0, NULL);
+    expect_refused(conn, "INSERT INTO cards (number, learner_id, status) VALUES ($1, $2, 'lost')",
+                   2, params_bad, "23514", "cards_number_check");
+    exec_ok(conn, "ROLLBACK TO SAVEPOINT card", 0, NULL);
+    exec_ok(conn, "INSERT INTO cards (number, learner_id, status) VALUES ($1, $2, 'lost')", 2,
+            params_good);
+    exec_ok(conn, "ROLLBACK", 0, NULL);
+    PQfinish(conn);
+}
+END_TEST
+
+START_TEST(test_demo_district_is_built_through_lcbctl)
+{
+    struct itest_district d;
+    char pattern[64], crt[ITEST_PATH_MAX + 8], *out = NULL;
+    const char *const params[] = {pattern};
+    const char *certs[] = {d.admin_cert, d.branch_admin_cert, d.school_cert, d.other_school_cert,
+                           d.auditor_cert};
+    PGresult *res;
+
+    itest_district_make(&d, "district");
+    snprintf(pattern, sizeof pattern, "%s-%%", d.prefix);
+
+    res = itest_sql_params(NULL,
+                           "SELECT (SELECT count(*) FROM institutions WHERE code LIKE $1), "
+                           "       (SELECT count(*) FROM catalogue WHERE code LIKE $1), "
+                           "       (SELECT count(*) FROM credentials c JOIN institutions i "
+                           "          ON i.id = c.institution_id WHERE i.code LIKE $1)",
+                           1, params);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    ck_assert_str_eq(PQgetvalue(res, 0, 0), "5");
+    ck_assert_str_eq(PQgetvalue(res, 0, 1), "4");
+    ck_assert_str_eq(PQgetvalue(res, 0, 2), "5");
+    PQclear(res);
+
+    for (int i = 0; i < ITEST_DISTRICT_CARDS; i++) {
+        ck_assert_uint_eq(strlen(d.cards[i]), 19);
+        ck_assert_msg(strncmp(d.cards[i], "330206", 6) == 0, "card %s", d.cards[i]);
+        ck_assert_int_eq(itest_lcbctl(&out, "balance", d.cards[i], (char *)NULL), 0);
+        free(out);
+    }
+    for (size_t i = 0; i < sizeof certs / sizeof certs[0]; i++) {
+        snprintf(crt, sizeof crt, "%s.crt", certs[i]);
+        ck_assert_msg(access(crt, R_OK) == 0, "no certificate %s", crt);
+    }
+}
+END_TEST
+
+/* The harness's crash: what lcbctl committed survives an immediate stop. */
+START_TEST(test_committed_data_survives_a_database_crash)
+{
+    struct itest_district d;
+    char pattern[64];
+    const char *const params[] = {pattern};
+    PGresult *res;
+
+    itest_district_make(&d, "crash");
+    snprintf(pattern, sizeof pattern, "%s-%%", d.prefix);
+    itest_pg_restart(true);
+    res = itest_sql_params(NULL, "SELECT count(*) FROM institutions WHERE code LIKE $1", 1, params);
+    ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
+    ck_assert_str_eq(PQgetvalue(res, 0, 0), "5");
+    PQclear(res);
+    itest_pg_restart(false);
+    ck_assert_int_ge(itest_sql_long("SELECT count(*) FROM cards WHERE learner_id IN (SELECT id "
+                                    "FROM learners) AND status = 'active'"),
+                     3);
+}
+END_TEST
+
+START_TEST(test_lcbd_starts_and_guards_v1)
+{
+    struct itest_district d;
+    struct itest_lcbd lcbd;
+    char path[128];
+    json_t *json = NULL;
+    int status = 0;
+
+    if (!itest_lcbd_available()) {
+        fprintf(stderr, "itest_basics: %s is not built; lcbd checks skipped\n", itest_env()->lcbd);
+        return;
+    }
+    itest_district_make(&d, "lcbd");
+    ck_assert_int_eq(itest_lcbd_start(&lcbd, NULL), 0);
+
+    ck_assert_int_eq(itest_https(&lcbd, "GET", "/healthz", NULL, NULL, &status, &json), 0);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(json);
+    ck_assert_str_eq(json_string_value(json_object_get(json, "status")), "ok");
+    ck_assert_str_eq(json_string_value(json_object_get(json, "database")), "up");
+    json_decref(json);
+
+    snprintf(path, sizeof path, "/v1/cards/%s/balance", d.cards[0]);
+    ck_assert_int_eq(itest_https(&lcbd, "GET", path, NULL, NULL, &status, NULL), 0);
+    ck_assert_int_eq(status, 401);
+
+    ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
+}
+END_TEST
+
+Suite *itest_basics_suite(void)
+{
+    Suite *s = suite_create("basics");
+    TCase *ledger = tcase_create("ledger");
+    TCase *daemon = tcase_create("lcbd");
+
+    tcase_set_timeout(ledger, 120);
+    tcase_add_test(ledger, test_app_role_cannot_change_the_ledger);
+    tcase_add_test(ledger, test_even_the_superuser_cannot_change_the_ledger);
+    tcase_add_test(ledger, test_database_refuses_a_bad_card_check_digit);
+    tcase_add_test(ledger, test_demo_district_is_built_through_lcbctl);
+    tcase_add_test(ledger, test_committed_data_survives_a_database_crash);
+    suite_add_tcase(s, ledger);
+
+    tcase_set_timeout(daemon, 120);
+    tcase_add_test(daemon, test_lcbd_starts_and_guards_v1);
+    suite_add_tcase(s, daemon);
+    return s;
+}
