@@ -27,6 +27,10 @@ void config_defaults(struct lcbd_config *cfg)
     cfg->max_body_bytes = 4 * 1024 * 1024;
     cfg->request_timeout_s = 30;
     cfg->group_commit_max = 256;
+    cfg->lcbp_max_connections = 10000;
+    cfg->lcbp_idle_timeout_s = 300;
+    cfg->lcbp_rate_per_s = 50;
+    cfg->offline_window_s = 7 * 24 * 3600;
 }
 
 static int parse_int(const char *value, int min, int max, int *out)
@@ -48,14 +52,14 @@ static int set_string(char *dst, size_t cap, const char *value)
     return 0;
 }
 
-static int parse_listen(struct lcbd_config *cfg, const char *value)
+static int parse_address(const char *value, char *host, size_t host_cap, int *port)
 {
     const char *colon = strrchr(value, ':');
-    if (colon == NULL || (size_t)(colon - value) >= sizeof cfg->listen_host || colon == value)
+    if (colon == NULL || (size_t)(colon - value) >= host_cap || colon == value)
         return -1;
-    memcpy(cfg->listen_host, value, (size_t)(colon - value));
-    cfg->listen_host[colon - value] = '\0';
-    return parse_int(colon + 1, 0, 65535, &cfg->listen_port);
+    memcpy(host, value, (size_t)(colon - value));
+    host[colon - value] = '\0';
+    return parse_int(colon + 1, 0, 65535, port);
 }
 
 #define STRING_KEY(name) {#name, offsetof(struct lcbd_config, name), sizeof(((struct lcbd_config *)0)->name)}
@@ -78,12 +82,19 @@ static const struct {
     {"max_body_bytes", offsetof(struct lcbd_config, max_body_bytes), 1024, 64 * 1024 * 1024},
     {"request_timeout_s", offsetof(struct lcbd_config, request_timeout_s), 1, 3600},
     {"group_commit_max", offsetof(struct lcbd_config, group_commit_max), 1, 10000},
+    {"lcbp_max_connections", offsetof(struct lcbd_config, lcbp_max_connections), 1, 1000000},
+    {"lcbp_idle_timeout_s", offsetof(struct lcbd_config, lcbp_idle_timeout_s), 1, 86400},
+    {"lcbp_rate_per_s", offsetof(struct lcbd_config, lcbp_rate_per_s), 1, 100000},
+    {"offline_window_s", offsetof(struct lcbd_config, offline_window_s), 60, 366 * 24 * 3600},
 };
 
 static int apply(struct lcbd_config *cfg, const char *key, const char *value)
 {
     if (strcmp(key, "listen") == 0)
-        return parse_listen(cfg, value);
+        return parse_address(value, cfg->listen_host, sizeof cfg->listen_host, &cfg->listen_port);
+    if (strcmp(key, "lcbp_listen") == 0)
+        return parse_address(value, cfg->lcbp_listen_host, sizeof cfg->lcbp_listen_host,
+                             &cfg->lcbp_listen_port);
     if (strcmp(key, "db") == 0)
         key = "db_conninfo";
     if (strcmp(key, "log_level") == 0)

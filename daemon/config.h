@@ -25,6 +25,13 @@ struct lcbd_config {
     int request_timeout_s;
     int group_commit_max;
     char pid_file[CONFIG_PATH_MAX];
+    /* LCBP, the card terminals' protocol (protocol/SPEC.md) */
+    char lcbp_listen_host[256]; /* "" when the listener is off */
+    int lcbp_listen_port;
+    int lcbp_max_connections;
+    int lcbp_idle_timeout_s;
+    int lcbp_rate_per_s;
+    int offline_window_s;
 };
 
 void config_defaults(struct lcbd_config *cfg);

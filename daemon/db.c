@@ -416,6 +416,59 @@ int db_query(struct db_conn *conn, const char *sql, int nparams, const char *con
     return 0;
 }
 
+struct run_job {
+    const char *sql;
+    int nparams;
+    char **values;
+    db_run_cb cb;
+    void *arg;
+};
+
+static void run_job_free(struct run_job *job)
+{
+    for (int i = 0; i < job->nparams; i++)
+        free(job->values[i]);
+    free(job->values);
+    free(job);
+}
+
+static void on_run_result(struct db_conn *conn, const PGresult *res, void *arg)
+{
+    struct run_job *job = arg;
+    db_release(conn);
+    job->cb(res, job->arg);
+    run_job_free(job);
+}
+
+static void on_run_conn(struct db_conn *conn, void *arg)
+{
+    struct run_job *job = arg;
+    if (conn != NULL &&
+        db_query(conn, job->sql, job->nparams, (const char *const *)job->values, on_run_result,
+                 job) == 0)
+        return;
+    if (conn != NULL)
+        db_release(conn);
+    job->cb(NULL, job->arg);
+    run_job_free(job);
+}
+
+void db_run(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
+            db_run_cb cb, void *arg)
+{
+    struct run_job *job = calloc(1, sizeof *job);
+    if (job == NULL || (nparams > 0 && (job->values = calloc((size_t)nparams, sizeof *job->values)) == NULL))
+        abort();
+    job->sql = sql;
+    job->nparams = nparams;
+    job->cb = cb;
+    job->arg = arg;
+    for (int i = 0; i < nparams; i++)
+        if (values[i] != NULL && (job->values[i] = strdup(values[i])) == NULL)
+            abort();
+    db_acquire(pool, on_run_conn, job);
+}
+
 bool db_result_ok(const PGresult *res)
 {
     if (res == NULL)

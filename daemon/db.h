@@ -42,6 +42,14 @@ void db_release(struct db_conn *conn);
 int db_query(struct db_conn *conn, const char *sql, int nparams, const char *const *values,
              db_result_cb cb, void *arg);
 
+/* One statement on a pooled connection, the common case: acquires, sends
+ * (values copied; sql must be a string literal), releases, then calls cb
+ * with the result, or with NULL
+ * when the database could not answer. res is valid only during cb. */
+typedef void (*db_run_cb)(const PGresult *res, void *arg);
+void db_run(struct db_pool *pool, const char *sql, int nparams, const char *const *values,
+            db_run_cb cb, void *arg);
+
 /* Helpers for callbacks. */
 bool db_result_ok(const PGresult *res);
 /* SQLSTATE of a failed result, or "" */
