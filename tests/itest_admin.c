@@ -4,6 +4,7 @@
  * refusal must change nothing (rows are counted before and after), and an
  * identity document must never reach the database or the log in clear. */
 #include "tests/itest.h"
+#include "tests/itest_api.h"
 #include "tests/itest_suites.h"
 
 #include <check.h>
@@ -12,97 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One lcbd for the whole suite (started in the runner, before the forks). */
-static struct itest_lcbd lcbd;
-static bool lcbd_running;
-
-static void lcbd_setup(void)
-{
-    if (!itest_lcbd_available())
-        return;
-    ck_assert_msg(itest_lcbd_start(&lcbd, NULL) == 0, "admin: lcbd does not start");
-    lcbd_running = true;
-}
-
-static void lcbd_teardown(void)
-{
-    if (!lcbd_running)
-        return;
-    lcbd_running = false;
-    /* A teardown cannot fail a test; an unclean stop (valgrind errors
-     * included) must still fail `make check`. */
-    if (itest_lcbd_stop(&lcbd) != 0) {
-        fprintf(stderr, "admin: lcbd did not stop cleanly\n");
-        itest_lcbd_dump_log(&lcbd);
-        exit(EXIT_FAILURE);
-    }
-}
-
-/* True when the test may go on; says why when lcbd was not built. */
-static bool lcbd_ready(void)
-{
-    if (!lcbd_running)
-        fprintf(stderr, "admin: %s is not built; test skipped\n", itest_env()->lcbd);
-    return lcbd_running;
-}
-
-__attribute__((format(printf, 1, 2))) static char *text(const char *fmt, ...)
-{
-    va_list ap;
-    char *out = NULL;
-
-    va_start(ap, fmt);
-    ck_assert_int_ge(vasprintf(&out, fmt, ap), 0);
-    va_end(ap);
-    return out;
-}
-
-/* One HTTPS call whose answer must be JSON; the caller json_decref()s it. */
-static json_t *call(const char *method, const char *path, const char *body, const char *cert,
-                    int *status)
-{
-    json_t *json = NULL;
-
-    ck_assert_int_eq(itest_https(&lcbd, method, path, body, cert, status, &json), 0);
-    ck_assert_msg(json != NULL, "%s %s: the answer is not JSON", method, path);
-    return json;
-}
-
-/* Expects {"error": {"code": code, ...}} with status, its message naming
- * `mention` when that is non-NULL. */
-static void expect_error(const char *method, const char *path, const char *body, const char *cert,
-                         int want_status, const char *want_code, const char *mention)
-{
-    int status = 0;
-    json_t *json = call(method, path, body, cert, &status);
-    const char *code = json_string_value(json_object_get(json_object_get(json, "error"), "code"));
-    const char *message =
-        json_string_value(json_object_get(json_object_get(json, "error"), "message"));
-
-    ck_assert_msg(status == want_status && code != NULL && strcmp(code, want_code) == 0,
-                  "%s %s %s: got %d %s, expected %d %s", method, path, body ? body : "", status,
-                  code ? code : "(no code)", want_status, want_code);
-    if (mention != NULL)
-        ck_assert_msg(message != NULL && strstr(message, mention) != NULL,
-                      "%s %s %s: message \"%s\" does not name %s", method, path, body,
-                      message ? message : "", mention);
-    json_decref(json);
-}
-
-/* Expects status; returns the answer (json_decref it). */
-static json_t *expect_ok(const char *method, const char *path, const char *body, const char *cert,
-                         int want_status)
-{
-    int status = 0;
-    json_t *json = call(method, path, body, cert, &status);
-
-    if (status != want_status) {
-        char *dump = json_dumps(json, JSON_COMPACT);
-        ck_abort_msg("%s %s %s: got %d %s, expected %d", method, path, body ? body : "", status,
-                     dump ? dump : "", want_status);
-    }
-    return json;
-}
 
 /* The whole of a file (malloc'd, NUL-terminated). */
 static char *read_file(const char *path)
@@ -180,16 +90,16 @@ static long long other_branch_learner(const struct itest_district *d, char code[
     long long learner;
 
     itest_unique(code, "br2");
-    body = text("{\"code\":\"%s\",\"name\":\"Daqi Street Centre\",\"kind\":\"branch_centre\","
+    body = itest_text("{\"code\":\"%s\",\"name\":\"Daqi Street Centre\",\"kind\":\"branch_centre\","
                 "\"parent\":\"%s\",\"region\":\"330206\"}",
                 code, d->district);
-    json_decref(expect_ok("POST", "/v1/institutions", body, d->admin_cert, 201));
+    json_decref(itest_expect_ok("POST", "/v1/institutions", body, d->admin_cert, 201));
     free(body);
     itest_unique(document, "doc");
-    body = text("{\"id_document\":\"%s\",\"name\":\"Chen Mei\",\"institution\":\"%s\","
+    body = itest_text("{\"id_document\":\"%s\",\"name\":\"Chen Mei\",\"institution\":\"%s\","
                 "\"region\":\"330206\"}",
                 document, code);
-    json = expect_ok("POST", "/v1/learners", body, d->admin_cert, 201);
+    json = itest_expect_ok("POST", "/v1/learners", body, d->admin_cert, 201);
     free(body);
     learner = json_integer_value(json_object_get(json, "learner"));
     ck_assert_int_gt(learner, 0);
@@ -207,15 +117,13 @@ START_TEST(test_administrator_adds_a_learning_point_to_its_subtree)
     char code[ITEST_CODE_MAX], *body, id[24];
     json_t *json;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "instadd");
     itest_unique(code, "lp2");
-    body = text("{\"code\":\"%s\",\"name\":\"Xinqi Second Learning Point\","
+    body = itest_text("{\"code\":\"%s\",\"name\":\"Xinqi Second Learning Point\","
                 "\"kind\":\"learning_point\",\"parent\":\"%s\",\"region\":\"330206\"}",
                 code, d.branch);
     /* the branch administrator adds below its own branch */
-    json = expect_ok("POST", "/v1/institutions", body, d.branch_admin_cert, 201);
+    json = itest_expect_ok("POST", "/v1/institutions", body, d.branch_admin_cert, 201);
     ck_assert_str_eq(json_string_value(json_object_get(json, "institution")), code);
     snprintf(id, sizeof id, "%lld", (long long)json_integer_value(json_object_get(json, "id")));
     ck_assert_int_eq(sql_long("SELECT count(*) FROM institutions i "
@@ -236,37 +144,35 @@ START_TEST(test_institution_refusals_change_nothing)
     char code[ITEST_CODE_MAX], *body;
     long before;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "instref");
     itest_unique(code, "lp3");
     before = admin_rows();
 
     /* the branch administrator may not add below the district itself */
-    body = text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
+    body = itest_text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
                 code, d.district);
-    expect_error("POST", "/v1/institutions", body, d.branch_admin_cert, 403, "outside_subtree",
+    itest_expect_error("POST", "/v1/institutions", body, d.branch_admin_cert, 403, "outside_subtree",
                  d.district);
     free(body);
-    body = text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
+    body = itest_text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
                 d.point, d.branch);
-    expect_error("POST", "/v1/institutions", body, d.admin_cert, 409, "institution_exists",
+    itest_expect_error("POST", "/v1/institutions", body, d.admin_cert, 409, "institution_exists",
                  d.point);
     free(body);
-    body = text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"learning_point\","
+    body = itest_text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"learning_point\","
                 "\"parent\":\"no-such-parent\"}",
                 code);
-    expect_error("POST", "/v1/institutions", body, d.admin_cert, 404, "institution_not_found",
+    itest_expect_error("POST", "/v1/institutions", body, d.admin_cert, 404, "institution_not_found",
                  "no-such-parent");
     free(body);
-    body = text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"district_centre\",\"parent\":\"%s\"}",
+    body = itest_text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"district_centre\",\"parent\":\"%s\"}",
                 code, d.district);
-    expect_error("POST", "/v1/institutions", body, d.admin_cert, 400, "invalid_parent", NULL);
+    itest_expect_error("POST", "/v1/institutions", body, d.admin_cert, 400, "invalid_parent", NULL);
     free(body);
     /* an auditor reads; it never registers */
-    body = text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
+    body = itest_text("{\"code\":\"%s\",\"name\":\"n\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
                 code, d.branch);
-    expect_error("POST", "/v1/institutions", body, d.auditor_cert, 403, "forbidden", NULL);
+    itest_expect_error("POST", "/v1/institutions", body, d.auditor_cert, 403, "forbidden", NULL);
     free(body);
     ck_assert_int_eq(admin_rows(), before);
 }
@@ -317,7 +223,7 @@ static void expect_bad_bodies(const char *path, const char *cert, const char *ow
 
         itest_unique(code, "bad");
         body = fill(cases[i].body, code, owner);
-        expect_error("POST", path, body, cert, 400, cases[i].code, cases[i].field);
+        itest_expect_error("POST", path, body, cert, 400, cases[i].code, cases[i].field);
         free(body);
     }
     ck_assert_int_eq(admin_rows(), before);
@@ -354,8 +260,6 @@ START_TEST(test_institution_fields_are_validated)
 #undef INST
     struct itest_district d;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "instval");
     expect_bad_bodies("/v1/institutions", d.admin_cert, d.branch, cases,
                       sizeof cases / sizeof cases[0]);
@@ -367,22 +271,20 @@ START_TEST(test_institution_name_is_counted_in_characters)
     struct itest_district d;
     char code[ITEST_CODE_MAX], name[1024] = "", *body;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "instlen");
     /* 200 Chinese characters are 600 bytes, and still a valid name */
     for (int i = 0; i < 200; i++)
         strcat(name, "\xe5\xad\xa6");
     itest_unique(code, "lp4");
-    body = text("{\"code\":\"%s\",\"name\":\"%s\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
+    body = itest_text("{\"code\":\"%s\",\"name\":\"%s\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
                 code, name, d.branch);
-    json_decref(expect_ok("POST", "/v1/institutions", body, d.admin_cert, 201));
+    json_decref(itest_expect_ok("POST", "/v1/institutions", body, d.admin_cert, 201));
     free(body);
     strcat(name, "\xe5\xad\xa6");
     itest_unique(code, "lp5");
-    body = text("{\"code\":\"%s\",\"name\":\"%s\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
+    body = itest_text("{\"code\":\"%s\",\"name\":\"%s\",\"kind\":\"learning_point\",\"parent\":\"%s\"}",
                 code, name, d.branch);
-    expect_error("POST", "/v1/institutions", body, d.admin_cert, 400, "invalid_field", "name");
+    itest_expect_error("POST", "/v1/institutions", body, d.admin_cert, 400, "invalid_field", "name");
     free(body);
 }
 END_TEST
@@ -395,15 +297,13 @@ START_TEST(test_administrator_adds_a_course_and_a_certificate)
     char code[ITEST_CODE_MAX], cert_code[ITEST_CODE_MAX], *body;
     json_t *json;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "catadd");
     itest_unique(code, "tea2");
-    body = text("{\"code\":\"%s\",\"kind\":\"course\",\"owner\":\"%s\",\"title\":\"Calligraphy\","
+    body = itest_text("{\"code\":\"%s\",\"kind\":\"course\",\"owner\":\"%s\",\"title\":\"Calligraphy\","
                 "\"unit\":\"community\",\"credit_value\":150,\"required_minutes\":600,"
                 "\"level\":2}",
                 code, d.point);
-    json = expect_ok("POST", "/v1/catalogue", body, d.branch_admin_cert, 201);
+    json = itest_expect_ok("POST", "/v1/catalogue", body, d.branch_admin_cert, 201);
     ck_assert_str_eq(json_string_value(json_object_get(json, "item")), code);
     ck_assert_str_eq(json_string_value(json_object_get(json, "kind")), "course");
     json_decref(json);
@@ -417,10 +317,10 @@ START_TEST(test_administrator_adds_a_course_and_a_certificate)
 
     /* required_minutes may be left out: a certificate needs no hours */
     itest_unique(cert_code, "1x");
-    body = text("{\"code\":\"%s\",\"kind\":\"certificate\",\"owner\":\"%s\",\"title\":\"1+X\","
+    body = itest_text("{\"code\":\"%s\",\"kind\":\"certificate\",\"owner\":\"%s\",\"title\":\"1+X\","
                 "\"unit\":\"vocational\",\"credit_value\":100000,\"level\":10}",
                 cert_code, d.school);
-    json_decref(expect_ok("POST", "/v1/catalogue", body, d.admin_cert, 201));
+    json_decref(itest_expect_ok("POST", "/v1/catalogue", body, d.admin_cert, 201));
     free(body);
     ck_assert_int_eq(sql_long("SELECT count(*) FROM catalogue WHERE code = $1 AND "
                               "kind = 'certificate' AND required_minutes = 0 AND level = 10",
@@ -435,29 +335,27 @@ START_TEST(test_catalogue_refusals_change_nothing)
     char code[ITEST_CODE_MAX], *body;
     long before;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "catref");
     itest_unique(code, "c");
     before = admin_rows();
 #define ITEM(owner, unit, item)                                                                    \
-    text("{\"code\":\"%s\",\"kind\":\"course\",\"owner\":\"%s\",\"title\":\"t\",\"unit\":\"%s\","  \
+    itest_text("{\"code\":\"%s\",\"kind\":\"course\",\"owner\":\"%s\",\"title\":\"t\",\"unit\":\"%s\","  \
          "\"credit_value\":100,\"level\":3}",                                                      \
          item, owner, unit)
     /* the school is the district's, not the branch's */
     body = ITEM(d.school, "vocational", code);
-    expect_error("POST", "/v1/catalogue", body, d.branch_admin_cert, 403, "outside_subtree",
+    itest_expect_error("POST", "/v1/catalogue", body, d.branch_admin_cert, 403, "outside_subtree",
                  d.school);
     free(body);
     body = ITEM("no-such-owner", "vocational", code);
-    expect_error("POST", "/v1/catalogue", body, d.admin_cert, 404, "institution_not_found",
+    itest_expect_error("POST", "/v1/catalogue", body, d.admin_cert, 404, "institution_not_found",
                  "no-such-owner");
     free(body);
     body = ITEM(d.school, "doctoral", code);
-    expect_error("POST", "/v1/catalogue", body, d.admin_cert, 404, "unit_not_found", "doctoral");
+    itest_expect_error("POST", "/v1/catalogue", body, d.admin_cert, 404, "unit_not_found", "doctoral");
     free(body);
     body = ITEM(d.school, "vocational", d.school_course);
-    expect_error("POST", "/v1/catalogue", body, d.admin_cert, 409, "course_exists",
+    itest_expect_error("POST", "/v1/catalogue", body, d.admin_cert, 409, "course_exists",
                  d.school_course);
     free(body);
 #undef ITEM
@@ -506,8 +404,6 @@ START_TEST(test_catalogue_fields_are_validated)
 #undef OK_UNIT
     struct itest_district d;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "catval");
     expect_bad_bodies("/v1/catalogue", d.admin_cert, d.school, cases,
                       sizeof cases / sizeof cases[0]);
@@ -523,16 +419,14 @@ START_TEST(test_administrator_registers_learners)
     json_t *json;
     long long learner;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "lrnadd");
     itest_unique(document, "idx");
     for (char *p = document; *p != '\0'; p++)
         if (*p >= 'a' && *p <= 'z')
             *p = (char)(*p - 'a' + 'A');
-    body = text("{\"id_document\":\"%s\",\"name\":\"Wang Fang\",\"institution\":\"%s\"}", document,
+    body = itest_text("{\"id_document\":\"%s\",\"name\":\"Wang Fang\",\"institution\":\"%s\"}", document,
                 d.point);
-    json = expect_ok("POST", "/v1/learners", body, d.branch_admin_cert, 201);
+    json = itest_expect_ok("POST", "/v1/learners", body, d.branch_admin_cert, 201);
     free(body);
     learner = json_integer_value(json_object_get(json, "learner"));
     ck_assert_int_gt(learner, 0);
@@ -551,10 +445,10 @@ START_TEST(test_administrator_registers_learners)
     for (char *p = lower; *p != '\0'; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
-    body = text("{\"id_document\":\"%s\",\"name\":\"Wang Fang\",\"institution\":\"%s\","
+    body = itest_text("{\"id_document\":\"%s\",\"name\":\"Wang Fang\",\"institution\":\"%s\","
                 "\"region\":\"330206\"}",
                 lower, d.branch);
-    expect_error("POST", "/v1/learners", body, d.admin_cert, 409, "learner_exists", NULL);
+    itest_expect_error("POST", "/v1/learners", body, d.admin_cert, 409, "learner_exists", NULL);
     free(body);
 }
 END_TEST
@@ -567,18 +461,16 @@ START_TEST(test_identity_document_never_stored_or_logged)
     PGresult *res;
     json_t *json;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "lrndoc");
     itest_unique(document, "secretdoc");
-    body = text("{\"id_document\":\"%s\",\"name\":\"Li Lei\",\"institution\":\"%s\","
+    body = itest_text("{\"id_document\":\"%s\",\"name\":\"Li Lei\",\"institution\":\"%s\","
                 "\"region\":\"330206\"}",
                 document, d.branch);
-    json = expect_ok("POST", "/v1/learners", body, d.admin_cert, 201);
+    json = itest_expect_ok("POST", "/v1/learners", body, d.admin_cert, 201);
     ck_assert_uint_eq(strlen(json_string_value(json_object_get(json, "card"))), 19);
     json_decref(json);
     /* refused requests must not echo it either */
-    expect_error("POST", "/v1/learners", body, d.admin_cert, 409, "learner_exists", NULL);
+    itest_expect_error("POST", "/v1/learners", body, d.admin_cert, 409, "learner_exists", NULL);
     free(body);
 
     res = itest_sql_params(NULL,
@@ -588,7 +480,7 @@ START_TEST(test_identity_document_never_stored_or_logged)
     ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
     ck_assert_str_eq(PQgetvalue(res, 0, 0), "0");
     PQclear(res);
-    log = read_file(lcbd.log_path);
+    log = read_file(itest_suite_lcbd()->log_path);
     ck_assert_msg(strstr(log, document) == NULL, "the identity document is in lcbd's log");
     free(log);
 }
@@ -619,20 +511,18 @@ START_TEST(test_learner_refusals_change_nothing)
     char document[ITEST_CODE_MAX], *body;
     long before;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "lrnref");
     expect_bad_bodies("/v1/learners", d.admin_cert, d.branch, cases,
                       sizeof cases / sizeof cases[0]);
     before = admin_rows();
     itest_unique(document, "doc");
     body =
-        text("{\"id_document\":\"%s\",\"name\":\"n\",\"institution\":\"%s\"}", document, d.school);
-    expect_error("POST", "/v1/learners", body, d.branch_admin_cert, 403, "outside_subtree",
+        itest_text("{\"id_document\":\"%s\",\"name\":\"n\",\"institution\":\"%s\"}", document, d.school);
+    itest_expect_error("POST", "/v1/learners", body, d.branch_admin_cert, 403, "outside_subtree",
                  d.school);
     free(body);
-    body = text("{\"id_document\":\"%s\",\"name\":\"n\",\"institution\":\"nowhere\"}", document);
-    expect_error("POST", "/v1/learners", body, d.admin_cert, 404, "institution_not_found",
+    body = itest_text("{\"id_document\":\"%s\",\"name\":\"n\",\"institution\":\"nowhere\"}", document);
+    itest_expect_error("POST", "/v1/learners", body, d.admin_cert, 404, "institution_not_found",
                  "nowhere");
     free(body);
     ck_assert_int_eq(admin_rows(), before);
@@ -648,28 +538,26 @@ START_TEST(test_card_issue_for_a_learner)
     long before;
     json_t *json;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "cardiss");
     snprintf(path, sizeof path, "/v1/learners/%lld/cards", d.learner_ids[0]);
     before = admin_rows();
-    expect_error("POST", path, "{\"region\":\"330206\"}", d.admin_cert, 409, "card_exists", NULL);
-    expect_error("POST", path, "{}", d.admin_cert, 400, "invalid_field", "region");
-    expect_error("POST", path, "{\"region\":\"330206\",\"colour\":\"red\"}", d.admin_cert, 400,
+    itest_expect_error("POST", path, "{\"region\":\"330206\"}", d.admin_cert, 409, "card_exists", NULL);
+    itest_expect_error("POST", path, "{}", d.admin_cert, 400, "invalid_field", "region");
+    itest_expect_error("POST", path, "{\"region\":\"330206\",\"colour\":\"red\"}", d.admin_cert, 400,
                  "unknown_field", "colour");
-    expect_error("POST", "/v1/learners/0/cards", "{\"region\":\"330206\"}", d.admin_cert, 400,
+    itest_expect_error("POST", "/v1/learners/0/cards", "{\"region\":\"330206\"}", d.admin_cert, 400,
                  "invalid_parameter", NULL);
-    expect_error("POST", "/v1/learners/12x/cards", "{\"region\":\"330206\"}", d.admin_cert, 400,
+    itest_expect_error("POST", "/v1/learners/12x/cards", "{\"region\":\"330206\"}", d.admin_cert, 400,
                  "invalid_parameter", NULL);
-    expect_error("POST", "/v1/learners/999999999999/cards", "{\"region\":\"330206\"}", d.admin_cert,
+    itest_expect_error("POST", "/v1/learners/999999999999/cards", "{\"region\":\"330206\"}", d.admin_cert,
                  404, "learner_not_found", NULL);
     ck_assert_int_eq(admin_rows(), before);
 
     /* once the card is reported lost, the learner may get a fresh one */
     snprintf(path, sizeof path, "/v1/cards/%s/lost", d.cards[0]);
-    json_decref(expect_ok("POST", path, NULL, d.admin_cert, 200));
+    json_decref(itest_expect_ok("POST", path, NULL, d.admin_cert, 200));
     snprintf(path, sizeof path, "/v1/learners/%lld/cards", d.learner_ids[0]);
-    json = expect_ok("POST", path, "{\"region\":\"330212\"}", d.branch_admin_cert, 201);
+    json = itest_expect_ok("POST", path, "{\"region\":\"330212\"}", d.branch_admin_cert, 201);
     snprintf(card, sizeof card, "%s", json_string_value(json_object_get(json, "card")));
     ck_assert_int_eq(json_integer_value(json_object_get(json, "learner")), d.learner_ids[0]);
     json_decref(json);
@@ -686,17 +574,15 @@ START_TEST(test_card_lost_replace_cancel)
     char path[96], fresh[ITEST_CARD_MAX], *status;
     json_t *json;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "cardlife");
     snprintf(path, sizeof path, "/v1/cards/%s/lost", d.cards[1]);
-    json = expect_ok("POST", path, "{}", d.branch_admin_cert, 200);
+    json = itest_expect_ok("POST", path, "{}", d.branch_admin_cert, 200);
     ck_assert_str_eq(json_string_value(json_object_get(json, "status")), "lost");
     json_decref(json);
-    expect_error("POST", path, NULL, d.admin_cert, 409, "card_not_active", "lost");
+    itest_expect_error("POST", path, NULL, d.admin_cert, 409, "card_not_active", "lost");
 
     snprintf(path, sizeof path, "/v1/cards/%s/replace", d.cards[1]);
-    json = expect_ok("POST", path, NULL, d.admin_cert, 200);
+    json = itest_expect_ok("POST", path, NULL, d.admin_cert, 200);
     ck_assert_str_eq(json_string_value(json_object_get(json, "card")), d.cards[1]);
     snprintf(fresh, sizeof fresh, "%s", json_string_value(json_object_get(json, "replaced_by")));
     json_decref(json);
@@ -711,9 +597,9 @@ START_TEST(test_card_lost_replace_cancel)
     ck_assert_msg(strncmp(fresh, "330206", 6) == 0, "replacement %s keeps the region", fresh);
 
     snprintf(path, sizeof path, "/v1/cards/%s/cancel", d.cards[1]);
-    expect_error("POST", path, NULL, d.admin_cert, 409, "card_not_active", "replaced");
+    itest_expect_error("POST", path, NULL, d.admin_cert, 409, "card_not_active", "replaced");
     snprintf(path, sizeof path, "/v1/cards/%s/cancel", fresh);
-    json = expect_ok("POST", path, NULL, d.admin_cert, 200);
+    json = itest_expect_ok("POST", path, NULL, d.admin_cert, 200);
     ck_assert_str_eq(json_string_value(json_object_get(json, "status")), "cancelled");
     json_decref(json);
     status = card_status(fresh);
@@ -728,32 +614,30 @@ START_TEST(test_card_refusals_change_nothing)
     char path[96], branch2[ITEST_CODE_MAX], card[ITEST_CARD_MAX], *status;
     long before;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "cardref");
     other_branch_learner(&d, branch2, card);
     before = admin_rows();
 
     snprintf(path, sizeof path, "/v1/cards/%s/lost", card);
-    expect_error("POST", path, NULL, d.branch_admin_cert, 403, "outside_subtree", card);
+    itest_expect_error("POST", path, NULL, d.branch_admin_cert, 403, "outside_subtree", card);
     snprintf(path, sizeof path, "/v1/cards/%s/replace", card);
-    expect_error("POST", path, NULL, d.branch_admin_cert, 403, "outside_subtree", card);
+    itest_expect_error("POST", path, NULL, d.branch_admin_cert, 403, "outside_subtree", card);
     snprintf(path, sizeof path, "/v1/cards/%s/cancel", card);
-    expect_error("POST", path, NULL, d.branch_admin_cert, 403, "outside_subtree", card);
+    itest_expect_error("POST", path, NULL, d.branch_admin_cert, 403, "outside_subtree", card);
     snprintf(path, sizeof path, "/v1/cards/%s/replace", d.cards[2]);
-    expect_error("POST", path, "{\"region\":\"99\"}", d.admin_cert, 400, "invalid_field", "region");
+    itest_expect_error("POST", path, "{\"region\":\"99\"}", d.admin_cert, 400, "invalid_field", "region");
     snprintf(path, sizeof path, "/v1/cards/%s/lost", d.cards[2]);
-    expect_error("POST", path, "{\"reason\":\"stolen\"}", d.admin_cert, 400, "unknown_field",
+    itest_expect_error("POST", path, "{\"reason\":\"stolen\"}", d.admin_cert, 400, "unknown_field",
                  "reason");
-    expect_error("POST", path, NULL, d.auditor_cert, 403, "forbidden", NULL);
+    itest_expect_error("POST", path, NULL, d.auditor_cert, 403, "forbidden", NULL);
     /* one digit off: the check digit no longer matches */
     snprintf(path, sizeof path, "/v1/cards/%.18s%c/lost", d.cards[2],
              d.cards[2][18] == '9' ? '0' : d.cards[2][18] + 1);
-    expect_error("POST", path, NULL, d.admin_cert, 400, "invalid_card", NULL);
-    expect_error("POST", "/v1/cards/33020600000000/lost", NULL, d.admin_cert, 400, "invalid_card",
+    itest_expect_error("POST", path, NULL, d.admin_cert, 400, "invalid_card", NULL);
+    itest_expect_error("POST", "/v1/cards/33020600000000/lost", NULL, d.admin_cert, 400, "invalid_card",
                  NULL);
     /* well formed, never issued */
-    expect_error("POST", "/v1/cards/3302069999999999996/lost", NULL, d.admin_cert, 404,
+    itest_expect_error("POST", "/v1/cards/3302069999999999996/lost", NULL, d.admin_cert, 404,
                  "card_not_found", NULL);
     ck_assert_int_eq(admin_rows(), before);
     status = card_status(card);
@@ -771,7 +655,7 @@ Suite *itest_admin_suite(void)
     TCase *institutions = tcase_create("institutions");
     TCase *learners = tcase_create("learners");
 
-    tcase_add_unchecked_fixture(institutions, lcbd_setup, lcbd_teardown);
+    tcase_add_unchecked_fixture(institutions, itest_suite_lcbd_start, itest_suite_lcbd_stop);
     tcase_set_timeout(institutions, 120);
     tcase_add_test(institutions, test_administrator_adds_a_learning_point_to_its_subtree);
     tcase_add_test(institutions, test_institution_refusals_change_nothing);
@@ -782,7 +666,7 @@ Suite *itest_admin_suite(void)
     tcase_add_test(institutions, test_catalogue_fields_are_validated);
     suite_add_tcase(s, institutions);
 
-    tcase_add_unchecked_fixture(learners, lcbd_setup, lcbd_teardown);
+    tcase_add_unchecked_fixture(learners, itest_suite_lcbd_start, itest_suite_lcbd_stop);
     tcase_set_timeout(learners, 120);
     tcase_add_test(learners, test_administrator_registers_learners);
     tcase_add_test(learners, test_identity_document_never_stored_or_logged);

@@ -4,6 +4,7 @@
  * An administrator sees only its own subtree; a lost and replaced card
  * keeps the learner's account. */
 #include "tests/itest.h"
+#include "tests/itest_api.h"
 #include "tests/itest_suites.h"
 
 #include <check.h>
@@ -12,78 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One lcbd for the whole suite (started in the runner, before the forks). */
-static struct itest_lcbd lcbd;
-static bool lcbd_running;
-
-static void lcbd_setup(void)
-{
-    if (!itest_lcbd_available())
-        return;
-    ck_assert_msg(itest_lcbd_start(&lcbd, NULL) == 0, "queries: lcbd does not start");
-    lcbd_running = true;
-}
-
-static void lcbd_teardown(void)
-{
-    if (!lcbd_running)
-        return;
-    lcbd_running = false;
-    /* A teardown cannot fail a test; an unclean stop (valgrind errors
-     * included) must still fail `make check`. */
-    if (itest_lcbd_stop(&lcbd) != 0) {
-        fprintf(stderr, "queries: lcbd did not stop cleanly\n");
-        itest_lcbd_dump_log(&lcbd);
-        exit(EXIT_FAILURE);
-    }
-}
-
-static bool lcbd_ready(void)
-{
-    if (!lcbd_running)
-        fprintf(stderr, "queries: %s is not built; test skipped\n", itest_env()->lcbd);
-    return lcbd_running;
-}
-
-__attribute__((format(printf, 1, 2))) static char *text(const char *fmt, ...)
-{
-    va_list ap;
-    char *out = NULL;
-
-    va_start(ap, fmt);
-    ck_assert_int_ge(vasprintf(&out, fmt, ap), 0);
-    va_end(ap);
-    return out;
-}
-
-static json_t *call(const char *method, const char *path, const char *body, const char *cert,
-                    int *status)
-{
-    json_t *json = NULL;
-
-    ck_assert_int_eq(itest_https(&lcbd, method, path, body, cert, status, &json), 0);
-    ck_assert_msg(json != NULL, "%s %s: the answer is not JSON", method, path);
-    return json;
-}
-
-static void expect_error(const char *method, const char *path, const char *body, const char *cert,
-                         int want_status, const char *want_code)
-{
-    int status = 0;
-    json_t *json = call(method, path, body, cert, &status);
-    const char *code = json_string_value(json_object_get(json_object_get(json, "error"), "code"));
-
-    ck_assert_msg(status == want_status && code != NULL && strcmp(code, want_code) == 0,
-                  "%s %s: got %d %s, expected %d %s", method, path, status,
-                  code ? code : "(no code)", want_status, want_code);
-    json_decref(json);
-}
 
 /* GET path as cert, expecting 200; json_decref the answer. */
 static json_t *get_ok(const char *path, const char *cert)
 {
     int status = 0;
-    json_t *json = call("GET", path, NULL, cert, &status);
+    json_t *json = itest_call("GET", path, NULL, cert, &status);
 
     if (status != 200) {
         char *dump = json_dumps(json, JSON_COMPACT);
@@ -95,7 +30,7 @@ static json_t *get_ok(const char *path, const char *cert)
 static json_t *post_ok(const char *path, const char *body, const char *cert, int want_status)
 {
     int status = 0;
-    json_t *json = call("POST", path, body, cert, &status);
+    json_t *json = itest_call("POST", path, body, cert, &status);
 
     if (status != want_status) {
         char *dump = json_dumps(json, JSON_COMPACT);
@@ -111,7 +46,7 @@ static void deposit(const char *school_cert, const char *card, const char *kind,
     json_t *json, *result;
 
     itest_unique(key, "key");
-    body = text("{\"outcomes\":[{\"idempotency_key\":\"%s\",\"card\":\"%s\",\"%s\":\"%s\","
+    body = itest_text("{\"outcomes\":[{\"idempotency_key\":\"%s\",\"card\":\"%s\",\"%s\":\"%s\","
                 "\"result\":\"pass\",\"completed_on\":\"2024-06-01\"}]}",
                 key, card, kind, item);
     json = post_ok("/v1/outcomes", body, school_cert, 200);
@@ -140,13 +75,13 @@ static long long other_branch_learner(const struct itest_district *d, char card[
     long long learner;
 
     itest_unique(code, "br2");
-    body = text("{\"code\":\"%s\",\"name\":\"Daqi Street Centre\",\"kind\":\"branch_centre\","
+    body = itest_text("{\"code\":\"%s\",\"name\":\"Daqi Street Centre\",\"kind\":\"branch_centre\","
                 "\"parent\":\"%s\"}",
                 code, d->district);
     json_decref(post_ok("/v1/institutions", body, d->admin_cert, 201));
     free(body);
     itest_unique(document, "doc");
-    body = text("{\"id_document\":\"%s\",\"name\":\"Chen Mei\",\"institution\":\"%s\","
+    body = itest_text("{\"id_document\":\"%s\",\"name\":\"Chen Mei\",\"institution\":\"%s\","
                 "\"region\":\"330206\"}",
                 document, code);
     json = post_ok("/v1/learners", body, d->admin_cert, 201);
@@ -166,8 +101,6 @@ START_TEST(test_administrator_and_auditor_read_a_balance)
     const char *readers[3];
     json_t *json;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "qbal");
     deposit(d.school_cert, d.cards[0], "course", d.school_course);
     deposit(d.school_cert, d.cards[0], "certificate", d.school_certificate);
@@ -200,22 +133,20 @@ START_TEST(test_balance_refusals)
     struct itest_district d;
     char path[96], other_card[ITEST_CARD_MAX];
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "qbalref");
     other_branch_learner(&d, other_card);
     snprintf(path, sizeof path, "/v1/cards/%s/balance", d.cards[0]);
     /* a school posts outcomes; it does not look up card holders */
-    expect_error("GET", path, NULL, d.school_cert, 403, "forbidden");
+    itest_expect_error("GET", path, NULL, d.school_cert, 403, "forbidden", NULL);
     snprintf(path, sizeof path, "/v1/cards/%s/balance", other_card);
-    expect_error("GET", path, NULL, d.branch_admin_cert, 403, "outside_subtree");
+    itest_expect_error("GET", path, NULL, d.branch_admin_cert, 403, "outside_subtree", NULL);
     json_decref(get_ok(path, d.admin_cert));
-    expect_error("GET", "/v1/cards/3302060000000000000/balance", NULL, d.admin_cert, 400,
-                 "invalid_card");
-    expect_error("GET", "/v1/cards/33020600000000000001/balance", NULL, d.admin_cert, 400,
-                 "invalid_card");
-    expect_error("GET", "/v1/cards/3302069999999999996/balance", NULL, d.admin_cert, 404,
-                 "card_not_found");
+    itest_expect_error("GET", "/v1/cards/3302060000000000000/balance", NULL, d.admin_cert, 400,
+                 "invalid_card", NULL);
+    itest_expect_error("GET", "/v1/cards/33020600000000000001/balance", NULL, d.admin_cert, 400,
+                 "invalid_card", NULL);
+    itest_expect_error("GET", "/v1/cards/3302069999999999996/balance", NULL, d.admin_cert, 404,
+                 "card_not_found", NULL);
 }
 END_TEST
 
@@ -225,8 +156,6 @@ START_TEST(test_lost_then_replaced_card_keeps_the_account)
     char path[96], fresh[ITEST_CARD_MAX];
     json_t *json;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "qrepl");
     deposit(d.school_cert, d.cards[1], "course", d.school_course);
     snprintf(path, sizeof path, "/v1/cards/%s/lost", d.cards[1]);
@@ -264,8 +193,6 @@ START_TEST(test_learner_with_cards_and_balances)
     json_t *json, *cards;
     long long other;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "qlrn");
     deposit(d.school_cert, d.cards[2], "course", d.school_course);
     snprintf(path, sizeof path, "/v1/cards/%s/replace", d.cards[2]);
@@ -296,11 +223,11 @@ START_TEST(test_learner_with_cards_and_balances)
 
     other = other_branch_learner(&d, other_card);
     snprintf(path, sizeof path, "/v1/learners/%lld", other);
-    expect_error("GET", path, NULL, d.branch_admin_cert, 403, "outside_subtree");
-    expect_error("GET", path, NULL, d.school_cert, 403, "forbidden");
-    expect_error("GET", "/v1/learners/abc", NULL, d.admin_cert, 400, "invalid_parameter");
-    expect_error("GET", "/v1/learners/-4", NULL, d.admin_cert, 400, "invalid_parameter");
-    expect_error("GET", "/v1/learners/999999999999", NULL, d.admin_cert, 404, "learner_not_found");
+    itest_expect_error("GET", path, NULL, d.branch_admin_cert, 403, "outside_subtree", NULL);
+    itest_expect_error("GET", path, NULL, d.school_cert, 403, "forbidden", NULL);
+    itest_expect_error("GET", "/v1/learners/abc", NULL, d.admin_cert, 400, "invalid_parameter", NULL);
+    itest_expect_error("GET", "/v1/learners/-4", NULL, d.admin_cert, 400, "invalid_parameter", NULL);
+    itest_expect_error("GET", "/v1/learners/999999999999", NULL, d.admin_cert, 404, "learner_not_found", NULL);
 }
 END_TEST
 
@@ -350,8 +277,6 @@ START_TEST(test_transactions_newest_first_in_pages)
     json_t *all, *page, *txs;
     const json_t *newest;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "qtx");
     deposit(d.school_cert, d.cards[0], "course", d.school_course);
     deposit(d.school_cert, d.cards[0], "certificate", d.school_certificate);
@@ -399,22 +324,20 @@ START_TEST(test_transactions_refusals)
     long long other;
     json_t *page;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "qtxref");
     for (size_t i = 0; i < sizeof bad_queries / sizeof bad_queries[0]; i++) {
         snprintf(path, sizeof path, "/v1/learners/%lld/transactions%s", d.learner_ids[0],
                  bad_queries[i]);
-        expect_error("GET", path, NULL, d.admin_cert, 400, "invalid_parameter");
+        itest_expect_error("GET", path, NULL, d.admin_cert, 400, "invalid_parameter", NULL);
     }
     page = transactions_page(d.learner_ids[0], "?limit=500", d.admin_cert);
     ck_assert_uint_eq(json_array_size(json_object_get(page, "transactions")), 0);
     json_decref(page);
     other = other_branch_learner(&d, other_card);
     snprintf(path, sizeof path, "/v1/learners/%lld/transactions", other);
-    expect_error("GET", path, NULL, d.branch_admin_cert, 403, "outside_subtree");
-    expect_error("GET", "/v1/learners/999999999999/transactions", NULL, d.admin_cert, 404,
-                 "learner_not_found");
+    itest_expect_error("GET", path, NULL, d.branch_admin_cert, 403, "outside_subtree", NULL);
+    itest_expect_error("GET", "/v1/learners/999999999999/transactions", NULL, d.admin_cert, 404,
+                 "learner_not_found", NULL);
 }
 END_TEST
 
@@ -427,8 +350,6 @@ START_TEST(test_institution_totals)
     const char *readers[3];
     json_t *json;
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "qtot");
     deposit(d.school_cert, d.cards[0], "course", d.school_course);
     deposit(d.school_cert, d.cards[1], "certificate", d.school_certificate);
@@ -458,18 +379,16 @@ START_TEST(test_institution_totals_refusals)
     struct itest_district d;
     char path[96];
 
-    if (!lcbd_ready())
-        return;
     itest_district_make(&d, "qtotref");
     snprintf(path, sizeof path, "/v1/institutions/%s/totals", d.other_school);
-    expect_error("GET", path, NULL, d.school_cert, 403, "outside_subtree");
+    itest_expect_error("GET", path, NULL, d.school_cert, 403, "outside_subtree", NULL);
     /* the school hangs off the district, not off the branch */
     snprintf(path, sizeof path, "/v1/institutions/%s/totals", d.school);
-    expect_error("GET", path, NULL, d.branch_admin_cert, 403, "outside_subtree");
-    expect_error("GET", "/v1/institutions/no-such-school/totals", NULL, d.admin_cert, 404,
-                 "institution_not_found");
-    expect_error("GET", "/v1/institutions/bad%20code/totals", NULL, d.admin_cert, 400,
-                 "invalid_parameter");
+    itest_expect_error("GET", path, NULL, d.branch_admin_cert, 403, "outside_subtree", NULL);
+    itest_expect_error("GET", "/v1/institutions/no-such-school/totals", NULL, d.admin_cert, 404,
+                 "institution_not_found", NULL);
+    itest_expect_error("GET", "/v1/institutions/bad%20code/totals", NULL, d.admin_cert, 400,
+                 "invalid_parameter", NULL);
 }
 END_TEST
 
@@ -478,7 +397,7 @@ Suite *itest_queries_suite(void)
     Suite *s = suite_create("queries");
     TCase *tc = tcase_create("queries");
 
-    tcase_add_unchecked_fixture(tc, lcbd_setup, lcbd_teardown);
+    tcase_add_unchecked_fixture(tc, itest_suite_lcbd_start, itest_suite_lcbd_stop);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_administrator_and_auditor_read_a_balance);
     tcase_add_test(tc, test_balance_refusals);
