@@ -15,8 +15,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SOLO_ATTEMPTS 3
+#define SETTLE_RETRY_MS 500
 
 struct batch {
     ledger_done_cb done;
@@ -48,6 +50,11 @@ struct group {
     struct posting_signed signed_tx;
     struct posting_params params;
     char failure[320]; /* why the transaction is being rolled back */
+    /* Settling an ambiguous COMMIT: members [settle_next, cursor) are still
+     * to be looked up by key; unknown ones are never acknowledged. */
+    size_t settle_next;
+    struct event *settle_timer;
+    int64_t settle_deadline_ms;
 };
 
 struct ledger {
@@ -105,6 +112,8 @@ static int member_order(const void *a, const void *b)
 static void group_free(struct group *g)
 {
     struct ledger *ledger = g->ledger;
+    if (g->settle_timer != NULL)
+        event_free(g->settle_timer);
     ledger->groups_in_flight--;
     ledger->in_groups -= g->n;
     free(g->members);
@@ -123,12 +132,17 @@ static void group_abandon(struct group *g, size_t from)
 }
 
 static void on_statement(struct db_conn *conn, const PGresult *res, void *arg);
+static void group_settle(struct group *g);
 
 static void group_send(struct group *g, enum group_step step, const char *sql, int nparams,
                        const char *const *values)
 {
     g->step = step;
-    if (db_query(g->conn, sql, nparams, values, on_statement, g) != 0)
+    if (db_query(g->conn, sql, nparams, values, on_statement, g) == 0)
+        return;
+    if (step == STEP_COMMIT)
+        group_settle(g); /* part of it may have reached the server */
+    else
         group_abandon(g, g->solo ? g->solo_first : 0);
 }
 
@@ -237,8 +251,9 @@ static void on_statement(struct db_conn *conn, const PGresult *res, void *arg)
     struct group *g = arg;
     if (res == NULL) {
         if (g->step == STEP_COMMIT)
-            log_warning("ledger: connection lost during COMMIT; outcomes left unacknowledged");
-        group_abandon(g, g->solo ? g->solo_first : 0);
+            group_settle(g);
+        else
+            group_abandon(g, g->solo ? g->solo_first : 0);
         return;
     }
     if (!db_result_ok(res)) {
@@ -277,6 +292,131 @@ static void on_statement(struct db_conn *conn, const PGresult *res, void *arg)
         group_rolled_back(g, g->failure);
         return;
     }
+}
+
+/* ---- settling an ambiguous COMMIT ------------------------------------------
+ * The connection broke while COMMIT was under way: the transaction may or
+ * may not have committed. Before answering, look each posting up by its
+ * idempotency key on a fresh connection: found with our transaction id, it
+ * committed and is acknowledged; not found, it did not and is refused
+ * (retry is safe). Until the database answers (or request_timeout_s runs
+ * out), nothing is said; what stays unknown is never acknowledged. */
+
+static const char settle_sql[] =
+    "SELECT id FROM transactions WHERE institution_id = $1 AND idempotency_key = $2";
+
+static void settle_next(struct group *g);
+
+static void settle_finish(struct group *g)
+{
+    if (g->conn != NULL)
+        db_release(g->conn);
+    g->conn = NULL;
+    for (size_t i = g->settle_next; i < g->n; i++)
+        if (g->members[i] != NULL)
+            answer_unavailable(g->members[i], "database_unavailable");
+    group_free(g);
+}
+
+static void on_settled(struct db_conn *conn, const PGresult *res, void *arg)
+{
+    (void)conn;
+    struct group *g = arg;
+    struct pending *p = g->members[g->settle_next];
+    if (res == NULL) {
+        g->conn = NULL;
+        db_release(conn);
+        settle_next(g); /* retry this member on another connection */
+        return;
+    }
+    if (!db_result_ok(res))
+        log_error("ledger: settling %s: %s", p->tentative.transaction_id, db_result_message(res));
+    bool committed = db_result_ok(res) && PQntuples(res) == 1 &&
+                     strcmp(PQgetvalue(res, 0, 0), p->tentative.transaction_id) == 0;
+    if (committed) {
+        log_info("ledger: ambiguous COMMIT settled: %s is recorded", p->tentative.transaction_id);
+        g->ledger->app->counters.postings++;
+        answer(p, &p->tentative);
+    } else {
+        answer_unavailable(p, "database_unavailable");
+    }
+    g->members[g->settle_next++] = NULL;
+    settle_next(g);
+}
+
+static void on_settle_connection(struct db_conn *conn, void *arg);
+
+static void on_settle_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct group *g = arg;
+    db_acquire(g->ledger->app->db, on_settle_connection, g);
+}
+
+static void on_settle_connection(struct db_conn *conn, void *arg)
+{
+    struct group *g = arg;
+    g->conn = conn;
+    if (conn == NULL) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        struct timeval retry = {0, SETTLE_RETRY_MS * 1000};
+        if (now_ms >= g->settle_deadline_ms || evtimer_add(g->settle_timer, &retry) != 0) {
+            log_warning("ledger: ambiguous COMMIT of %zu postings unsettled; not acknowledged",
+                        g->cursor - g->settle_next);
+            settle_finish(g);
+        }
+        return;
+    }
+    settle_next(g);
+}
+
+static void settle_next(struct group *g)
+{
+    while (g->settle_next < g->cursor && g->members[g->settle_next] != NULL &&
+           g->members[g->settle_next]->tentative.status != LEDGER_POSTED) {
+        /* A refusal or replay inside a lost transaction proves nothing. */
+        answer_unavailable(g->members[g->settle_next], "database_unavailable");
+        g->members[g->settle_next++] = NULL;
+    }
+    if (g->settle_next >= g->cursor) {
+        settle_finish(g);
+        return;
+    }
+    if (g->conn == NULL) {
+        db_acquire(g->ledger->app->db, on_settle_connection, g);
+        return;
+    }
+    const struct ledger_request *request = request_of(g->members[g->settle_next]);
+    char institution[24];
+    snprintf(institution, sizeof institution, "%lld", (long long)request->institution_id);
+    const char *values[] = {institution, request->idempotency_key};
+    if (db_query(g->conn, settle_sql, 2, values, on_settled, g) != 0) {
+        db_release(g->conn);
+        g->conn = NULL;
+        db_acquire(g->ledger->app->db, on_settle_connection, g);
+    }
+}
+
+static void group_settle(struct group *g)
+{
+    log_warning("ledger: connection lost during COMMIT; settling %zu postings by key",
+                g->cursor - (g->solo ? g->solo_first : 0));
+    db_release(g->conn);
+    g->conn = NULL;
+    g->settle_next = g->solo ? g->solo_first : 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    g->settle_deadline_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
+                            (int64_t)g->ledger->app->cfg->request_timeout_s * 1000;
+    g->settle_timer = evtimer_new(g->ledger->app->base, on_settle_timer, g);
+    if (g->settle_timer == NULL) {
+        settle_finish(g);
+        return;
+    }
+    settle_next(g);
 }
 
 static void on_connection(struct db_conn *conn, void *arg)

@@ -531,6 +531,65 @@ START_TEST(test_postgres_crash_loses_nothing_acknowledged)
 }
 END_TEST
 
+/* The connection breaks while COMMIT runs (a deferred trigger holds the
+ * COMMIT; the test terminates lcbd's backend meanwhile): lcbd settles the
+ * posting by its key before answering, so it is refused as not recorded
+ * (it is not in the ledger), and a retry with the same key posts it. */
+START_TEST(test_connection_lost_during_commit_is_settled)
+{
+    PQclear(itest_sql(
+        "CREATE OR REPLACE FUNCTION test_slow_commit() RETURNS trigger LANGUAGE plpgsql "
+        "SECURITY DEFINER AS "
+        "$$ BEGIN IF NEW.result = 'slow-commit' AND NOT EXISTS (SELECT 1 FROM test_commit_gate) "
+        "THEN PERFORM pg_sleep(3); END IF; RETURN NULL; END $$"));
+    PQclear(itest_sql("CREATE TABLE IF NOT EXISTS test_commit_gate (opened boolean)"));
+    PQclear(itest_sql("DROP TRIGGER IF EXISTS test_slow_commit ON transactions"));
+    PQclear(itest_sql("CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON transactions "
+                      "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()"));
+    char key[ITEST_CODE_MAX], body[1024];
+    itest_unique(key, "s");
+    snprintf(body, sizeof body,
+             "{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
+             "\"result\": \"slow-commit\", \"completed_on\": \"2026-07-01\"}",
+             key, district.cards[0], district.school_course);
+    pid_t killer = fork();
+    ck_assert_int_ge(killer, 0);
+    if (killer == 0) {
+        usleep(1000000);
+        PGresult *res = itest_sql_params(NULL,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'lcbd' AND query = 'COMMIT' AND state = 'active'", 0, NULL);
+        int killed = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : 0;
+        PQclear(res);
+        _exit(killed == 1 ? 0 : 1);
+    }
+    int status;
+    json_t *doc = post_outcomes(district.school_cert, body, &status);
+    int killed;
+    ck_assert_int_eq(waitpid(killer, &killed, 0), killer);
+    ck_assert_msg(WIFEXITED(killed) && WEXITSTATUS(killed) == 0, "lcbd's COMMIT was not caught");
+    ck_assert_int_eq(status, 503);
+    ck_assert_str_eq(error_code_at(doc, 0), "database_unavailable");
+    json_decref(doc);
+    ck_assert_int_eq(count_sql("SELECT count(*) FROM transactions WHERE idempotency_key = '%s'", key), 0);
+
+    PQclear(itest_sql("INSERT INTO test_commit_gate VALUES (true)"));
+    for (int tries = 0; tries < 50; tries++) {
+        doc = post_outcomes(district.school_cert, body, &status);
+        if (status == 200)
+            break;
+        json_decref(doc);
+        doc = NULL;
+        usleep(200000);
+    }
+    ck_assert_int_eq(status, 200);
+    ck_assert_str_eq(status_at(doc, 0), "posted");
+    json_decref(doc);
+    ck_assert_int_eq(count_sql("SELECT count(*) FROM transactions WHERE idempotency_key = '%s'", key), 1);
+    PQclear(itest_sql("DROP TRIGGER test_slow_commit ON transactions"));
+}
+END_TEST
+
 Suite *itest_outcomes_suite(void)
 {
     Suite *s = suite_create("outcomes");
@@ -556,6 +615,7 @@ Suite *itest_outcomes_suite(void)
     tcase_add_unchecked_fixture(crash, start_lcbd, stop_lcbd);
     tcase_set_timeout(crash, 300);
     tcase_add_test(crash, test_postgres_crash_loses_nothing_acknowledged);
+    tcase_add_test(crash, test_connection_lost_during_commit_is_settled);
     suite_add_tcase(s, crash);
     return s;
 }
