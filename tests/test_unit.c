@@ -10,6 +10,7 @@ int main(void)
     SRunner *runner = srunner_create(card_suite());
     srunner_add_suite(runner, crypto_suite());
     srunner_add_suite(runner, record_suite());
+    srunner_add_suite(runner, lcbp_suite());
     srunner_run_all(runner, CK_NORMAL);
     int failed = srunner_ntests_failed(runner);
     srunner_free(runner);

@@ -9,5 +9,6 @@
 Suite *card_suite(void);
 Suite *crypto_suite(void);
 Suite *record_suite(void);
+Suite *lcbp_suite(void);
 
 #endif
