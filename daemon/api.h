@@ -24,4 +24,10 @@ void api_post_card_lost(struct request *req);
 void api_post_card_replace(struct request *req);
 void api_post_card_cancel(struct request *req);
 
+/* api_rules.c */
+void api_post_conversion_preview(struct request *req);
+void api_post_conversion(struct request *req);
+void api_post_reversal(struct request *req);
+void api_get_learner_transcript(struct request *req);
+
 #endif

@@ -25,15 +25,18 @@
     "(SELECT coalesce(json_object_agg(b.unit, b.amount ORDER BY b.unit), '{}') "             \
     " FROM balances b JOIN accounts a ON a.id = b.account_id WHERE a.learner_id = " learner ")"
 
-/* Rows: number, status, learner id, inside subtree, balances (NULL outside). */
+/* Rows: number, status, learner id, inside subtree, balances and their
+ * availability (sql/004_rules.sql; NULL outside). */
 static const char card_balance_sql[] =
     "SELECT c.number, c.status, l.id, s.inside, "
-    "       CASE WHEN s.inside THEN " SQL_BALANCES_OF("l.id") " END "
+    "       CASE WHEN s.inside THEN " SQL_BALANCES_OF("l.id") " END, "
+    "       CASE WHEN s.inside THEN lcb_availability(l.id) END "
     "FROM cards c JOIN learners l ON l.id = c.learner_id "
     "CROSS JOIN LATERAL (SELECT lcb_in_subtree($2::bigint, l.institution_id) AS inside) s "
     "WHERE c.number = $1";
 
-/* Rows: id, name, home institution code, inside subtree, cards, balances. */
+/* Rows: id, name, home institution code, inside subtree, cards, balances,
+ * availability. */
 static const char learner_sql[] =
     "SELECT l.id, l.name, i.code, s.inside, "
     "       CASE WHEN s.inside THEN "
@@ -41,7 +44,8 @@ static const char learner_sql[] =
     "                                   'replaced_by', c.replaced_by) "
     "                                   ORDER BY c.issued_at, c.number), '[]') "
     "          FROM cards c WHERE c.learner_id = l.id) END, "
-    "       CASE WHEN s.inside THEN " SQL_BALANCES_OF("l.id") " END "
+    "       CASE WHEN s.inside THEN " SQL_BALANCES_OF("l.id") " END, "
+    "       CASE WHEN s.inside THEN lcb_availability(l.id) END "
     "FROM learners l JOIN institutions i ON i.id = l.institution_id "
     "CROSS JOIN LATERAL (SELECT lcb_in_subtree($2::bigint, l.institution_id) AS inside) s "
     "WHERE l.id = $1::bigint";
@@ -166,10 +170,13 @@ static void on_card_balance(struct request *req, const PGresult *res)
         return;
     }
     json_t *balances = json_from_column(res, 0, 4);
-    json_t *doc = json_pack(
-        "{s:s,s:s,s:I,s:o*}", "card", PQgetvalue(res, 0, 0), "card_status", PQgetvalue(res, 0, 1),
-        "learner", (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10), "balances", balances);
-    if (doc == NULL || !json_is_object(balances)) {
+    json_t *availability = json_from_column(res, 0, 5);
+    bool shaped = json_is_object(balances) && json_is_object(availability);
+    json_t *doc = json_pack("{s:s,s:s,s:I,s:o*,s:o*}", "card", PQgetvalue(res, 0, 0),
+                            "card_status", PQgetvalue(res, 0, 1), "learner",
+                            (json_int_t)strtoll(PQgetvalue(res, 0, 2), NULL, 10), "balances",
+                            balances, "availability", availability);
+    if (doc == NULL || !shaped) {
         json_decref(doc);
         reply_internal(req, "card balance");
         return;
@@ -206,11 +213,12 @@ static void on_learner(struct request *req, const PGresult *res)
     }
     json_t *cards = json_from_column(res, 0, 4);
     json_t *balances = json_from_column(res, 0, 5);
-    bool shaped = json_is_array(cards) && json_is_object(balances);
-    json_t *doc = json_pack("{s:I,s:s,s:s,s:o*,s:o*}", "learner",
+    json_t *availability = json_from_column(res, 0, 6);
+    bool shaped = json_is_array(cards) && json_is_object(balances) && json_is_object(availability);
+    json_t *doc = json_pack("{s:I,s:s,s:s,s:o*,s:o*,s:o*}", "learner",
                             (json_int_t)strtoll(PQgetvalue(res, 0, 0), NULL, 10), "name",
                             PQgetvalue(res, 0, 1), "institution", PQgetvalue(res, 0, 2), "cards",
-                            cards, "balances", balances);
+                            cards, "balances", balances, "availability", availability);
     if (doc == NULL || !shaped) {
         json_decref(doc);
         reply_internal(req, "learner");

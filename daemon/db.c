@@ -357,6 +357,18 @@ bool db_pool_is_up(const struct db_pool *pool)
     return false;
 }
 
+bool db_pool_busy(const struct db_pool *pool)
+{
+    if (pool->wait_head != NULL)
+        return true;
+    for (int i = 0; i < pool->size; i++) {
+        enum conn_state s = pool->conns[i].state;
+        if (s == CONN_RESERVED || s == CONN_QUERY || s == CONN_BROKEN)
+            return true;
+    }
+    return false;
+}
+
 void db_acquire(struct db_pool *pool, db_acquire_cb cb, void *arg)
 {
     struct waiter *w = calloc(1, sizeof *w);

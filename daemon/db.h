@@ -29,6 +29,9 @@ void db_pool_free(struct db_pool *pool);
 
 /* True when at least one connection is up. */
 bool db_pool_is_up(const struct db_pool *pool);
+/* True while a statement runs, a connection is lent out or a caller waits:
+ * graceful shutdown waits for this to end. */
+bool db_pool_busy(const struct db_pool *pool);
 
 /* Calls cb (later, from the loop, never from inside this call) with a
  * connection reserved for the caller until db_release. */

@@ -45,6 +45,10 @@ static const struct route routes[] = {
      api_get_institution_totals},
     {EVHTTP_REQ_POST, "/v1/institutions", ROLE_ADMINISTRATOR, api_post_institution},
     {EVHTTP_REQ_POST, "/v1/catalogue", ROLE_ADMINISTRATOR, api_post_catalogue_item},
+    {EVHTTP_REQ_POST, "/v1/conversions/preview", ROLE_ADMINISTRATOR, api_post_conversion_preview},
+    {EVHTTP_REQ_POST, "/v1/conversions", ROLE_ADMINISTRATOR, api_post_conversion},
+    {EVHTTP_REQ_POST, "/v1/reversals", ROLE_ADMINISTRATOR, api_post_reversal},
+    {EVHTTP_REQ_GET, "/v1/learners/{}/transcript", ROLES_READERS, api_get_learner_transcript},
 };
 
 struct http_server {
@@ -73,6 +77,9 @@ static const struct {
     {"not_found", 404},             {"method_not_allowed", 405}, {"database_unavailable", 503},
     {"shutting_down", 503},         {"internal_error", 500},     {"card_not_active", 409},
     {"card_exists", 409},           {"idempotency_conflict", 409}, {"conflict", 409},
+    {"rule_not_in_force", 409},     {"nothing_to_convert", 409},   {"cap_reached", 409},
+    {"below_minimum_level", 409},   {"credits_expired", 409},      {"programme_mismatch", 409},
+    {"already_reversed", 409},      {"reversal_of_reversal", 409}, {"deposit_consumed", 409},
 };
 
 int request_status_for_code(const char *code)

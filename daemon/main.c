@@ -6,8 +6,10 @@
 #include "daemon/config.h"
 #include "daemon/db.h"
 #include "daemon/http.h"
+#include "daemon/terminal_listener.h"
 #include "daemon/ledger.h"
 #include "daemon/log.h"
+#include "daemon/revocations.h"
 #include "daemon/signer.h"
 #include "daemon/tls.h"
 #include "lib/crypto.h"
@@ -40,8 +42,11 @@ static const char usage[] =
 struct daemon_state {
     struct app app;
     struct lcbd_config cfg;
-    SSL_CTX *tls;
+    SSL_CTX *tls;          /* HTTPS: a missing certificate is refused per route */
+    SSL_CTX *terminal_tls; /* LCBP: no certificate, no handshake */
+    struct revocations *revocations;
     struct http_server *http;
+    struct terminal_listener *terminals; /* NULL when lcbp_listen is not set */
     struct event *sigterm, *sigint, *drain_timer;
     int drain_ticks;
 };
@@ -68,8 +73,11 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct daemon_state *st = arg;
     unsigned in_flight = http_server_in_flight(st->http);
-    if (in_flight == 0 || ++st->drain_ticks > SHUTDOWN_GRACE_S * 10) {
-        if (in_flight > 0)
+    if (st->terminals != NULL)
+        in_flight += terminal_listener_in_flight(st->terminals);
+    bool idle = in_flight == 0 && !db_pool_busy(st->app.db);
+    if (idle || ++st->drain_ticks > SHUTDOWN_GRACE_S * 10) {
+        if (!idle)
             log_warning("shutdown: %u requests still unanswered after %d s", in_flight,
                         SHUTDOWN_GRACE_S);
         event_base_loopexit(st->app.base, NULL);
@@ -85,9 +93,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     struct daemon_state *st = arg;
     if (st->drain_timer != NULL)
         return;
-    log_info("shutdown: signal %d; finishing %u requests in flight", (int)sig,
-             http_server_in_flight(st->http));
+    log_info("shutdown: signal %d; finishing the requests in flight", (int)sig);
     http_server_stop_accepting(st->http);
+    if (st->terminals != NULL)
+        terminal_listener_stop_accepting(st->terminals);
+    revocations_stop(st->revocations);
     st->drain_timer = evtimer_new(st->app.base, on_drain_tick, st);
     if (st->drain_timer == NULL)
         event_base_loopexit(st->app.base, NULL);
@@ -106,6 +116,11 @@ static int load_static(struct daemon_state *st, struct lcb_error *err)
     return st->tls == NULL ? -1 : 0;
 }
 
+static bool is_refused(const uint8_t fingerprint[32], void *arg)
+{
+    return revocations_contains(arg, fingerprint);
+}
+
 static int start_services(struct daemon_state *st, struct lcb_error *err)
 {
     struct app *app = &st->app;
@@ -120,6 +135,17 @@ static int start_services(struct daemon_state *st, struct lcb_error *err)
     st->http = http_server_new(app, st->tls, err);
     if (st->http == NULL)
         return -1;
+    if (st->cfg.lcbp_listen_host[0] != '\0') {
+        st->revocations = revocations_new(app);
+        st->terminal_tls = tls_server_ctx_new(st->cfg.tls_cert, st->cfg.tls_key, st->cfg.tls_ca, err);
+        if (st->revocations == NULL || st->terminal_tls == NULL ||
+            tls_require_client_cert(st->terminal_tls, is_refused, st->revocations) != 0)
+            return lcb_error_is_set(err) ? -1
+                                         : lcb_error_set(err, "internal_error", "out of memory");
+        st->terminals = terminal_listener_new(app, st->terminal_tls, err);
+        if (st->terminals == NULL)
+            return -1;
+    }
     st->sigterm = evsignal_new(app->base, SIGTERM, on_signal, st);
     st->sigint = evsignal_new(app->base, SIGINT, on_signal, st);
     if (st->sigterm == NULL || st->sigint == NULL || evsignal_add(st->sigterm, NULL) != 0 ||
@@ -137,12 +163,17 @@ static void stop_services(struct daemon_state *st)
         event_free(st->sigterm);
     if (st->sigint)
         event_free(st->sigint);
-    http_server_free(st->http);
+    /* The ledger and the pool answer what they still hold, through the
+     * listeners: free them first. */
     ledger_free(app->ledger);
+    revocations_free(st->revocations);
     db_pool_free(app->db);
+    terminal_listener_free(st->terminals);
+    http_server_free(st->http);
     if (app->base)
         event_base_free(app->base);
     SSL_CTX_free(st->tls);
+    SSL_CTX_free(st->terminal_tls);
     signer_free(app->signer);
     OPENSSL_cleanse(app->id_secret, sizeof app->id_secret);
 }

@@ -4,6 +4,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <stdlib.h>
 
 static int tls_fail(struct lcb_error *err, const char *what, const char *file)
 {
@@ -51,6 +52,57 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, const c
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+struct refusal_check {
+    tls_refused_fn is_refused;
+    void *arg;
+};
+
+static int refusal_index = -1;
+
+static void free_refusal_check(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                               void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    free(ptr);
+}
+
+static int verify_not_refused(int preverify_ok, X509_STORE_CTX *store)
+{
+    if (!preverify_ok || X509_STORE_CTX_get_error_depth(store) != 0)
+        return preverify_ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct refusal_check *check = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), refusal_index);
+    X509 *leaf = X509_STORE_CTX_get_current_cert(store);
+    uint8_t fingerprint[32];
+    unsigned int len = 0;
+    if (check == NULL || leaf == NULL || X509_digest(leaf, EVP_sha256(), fingerprint, &len) != 1)
+        return 0;
+    if (check->is_refused(fingerprint, check->arg)) {
+        X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
+        return 0;
+    }
+    return 1;
+}
+
+int tls_require_client_cert(SSL_CTX *ctx, tls_refused_fn is_refused, void *arg)
+{
+    if (refusal_index < 0)
+        refusal_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, free_refusal_check);
+    struct refusal_check *check = calloc(1, sizeof *check);
+    if (refusal_index < 0 || check == NULL || SSL_CTX_set_ex_data(ctx, refusal_index, check) != 1) {
+        free(check);
+        return -1;
+    }
+    check->is_refused = is_refused;
+    check->arg = arg;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_not_refused);
+    return 0;
 }
 
 int tls_peer_fingerprint(SSL *ssl, uint8_t out[32])

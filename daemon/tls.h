@@ -7,12 +7,20 @@
 #include "lib/error.h"
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Caller frees with SSL_CTX_free. A certificate from another CA fails the
  * handshake; no certificate at all is allowed here and refused per route. */
 SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, const char *ca_file,
                             struct lcb_error *err);
+
+/* For a listener whose clients must all present a certificate: the
+ * handshake fails without one, and fails for a certificate whose
+ * fingerprint is_refused() names (revoked or expired in the database).
+ * is_refused runs inside the handshake: it must not block. */
+typedef bool (*tls_refused_fn)(const uint8_t fingerprint[32], void *arg);
+int tls_require_client_cert(SSL_CTX *ctx, tls_refused_fn is_refused, void *arg);
 
 /* SHA-256 of the verified peer certificate's DER encoding; -1 when the peer
  * presented none (or it did not verify). */

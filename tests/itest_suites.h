@@ -11,7 +11,9 @@
     X(itest_basics_suite) \
     X(itest_outcomes_suite) \
     X(itest_admin_suite) \
-    X(itest_queries_suite)
+    X(itest_queries_suite) \
+    X(itest_rules_suite) \
+    X(itest_attendance_suite)
 
 #define ITEST_DECLARE_SUITE(fn) Suite *fn(void);
 ITEST_SUITES(ITEST_DECLARE_SUITE)

@@ -18,6 +18,13 @@
 #define DB_HELP                                                                                    \
     "  --db CONNINFO         database (default: env LCB_DB, else libpq's PG* variables)\n"
 
+#define HTTPS_HELP                                                                                 \
+    "HTTPS (conversions and reversals are signed by lcbd, so they go through it):\n"              \
+    "  --url https://HOST:PORT  lcbd (default: env LCB_URL)\n"                                    \
+    "  --cert FILE --key FILE   an administrator's certificate (env LCB_ADMIN_CERT,\n"           \
+    "                           LCB_ADMIN_KEY)\n"                                                 \
+    "  --ca FILE                the bank's CA certificate (env LCB_CA)\n"
+
 static const struct lcbctl_command commands[] = {
     {"migrate", NULL, lcbctl_migrate, "bring the database schema up to date",
      "usage: lcbctl migrate [--sql-dir DIR] [--db CONNINFO]\n"
@@ -91,6 +98,20 @@ static const struct lcbctl_command commands[] = {
      "usage: lcbctl certificate add --code CODE --owner CODE --title TITLE --unit UNIT\n"
      "                              --credits N --hours-minutes M --level L [--db CONNINFO]\n"
      "As course add, for a (vocational skill) certificate.\n" DB_HELP},
+    {"session", "add", lcbctl_sessions_add, "add a session of a course, for terminals",
+     "usage: lcbctl session add --code CODE --course COURSE --title TITLE\n"
+     "                          [--starts TIME] [--ends TIME] [--db CONNINFO]\n"
+     "Adds a session of a course; card terminals of the course's owner tap for it\n"
+     "by CODE. Prints its id.\n"
+     "  --code CODE           1-32 of A-Z a-z 0-9 _ . -\n"
+     "  --course COURSE       a course of the catalogue (not a certificate)\n"
+     "  --starts TIME         ISO 8601, e.g. 2026-03-01T09:00+08:00 (informative)\n"
+     "  --ends TIME           ISO 8601, after --starts (informative)\n" DB_HELP},
+    {"session", "list", lcbctl_sessions_list, "list course sessions",
+     "usage: lcbctl session list [--institution CODE] [--db CONNINFO]\n"
+     "Prints one tab-separated line per session: code, course, owner, starts and\n"
+     "ends (UTC, \"-\" when not given), title.\n"
+     "  --institution CODE    only the sessions of this institution's courses\n" DB_HELP},
     {"learner", "add", lcbctl_admin_learner_add, "register a learner",
      "usage: lcbctl learner add --id-document DOC --name NAME --institution CODE\n"
      "                          --secret-file FILE [--db CONNINFO]\n"
@@ -124,6 +145,43 @@ static const struct lcbctl_command commands[] = {
      "\"verify: FAILED ...\" line.\n"
      "  --public-key PEM_FILE trust only these keys, not table signing_keys;\n"
      "                        repeatable\n" DB_HELP},
+    {"unit", "add", lcbctl_rules_unit_add, "define a unit of credit",
+     "usage: lcbctl unit add --code UNIT --name NAME --scale N [--valid-months M] [--db CONNINFO]\n"
+     "Adds a unit (amounts are kept in 1/N of it). With --valid-months, a deposit\n"
+     "stops counting toward conversions M months after its completed_on.\n" DB_HELP},
+    {"unit", "validity", lcbctl_rules_unit_validity, "set how long a unit's credits count",
+     "usage: lcbctl unit validity UNIT (--months M | --forever) [--db CONNINFO]\n" DB_HELP},
+    {"recognition", "add", lcbctl_rules_recognition_add, "add a certificate recognition rule",
+     "usage: lcbctl recognition add --certificate CODE --result LEVEL --credits N\n"
+     "                              [--valid-from YYYY-MM-DD] [--db CONNINFO]\n"
+     "Adds the next version of the rule: an outcome of the certificate with result\n"
+     "LEVEL (e.g. intermediate) deposits N (smallest steps of the certificate's\n"
+     "unit) instead of its catalogue value, from --valid-from (default today).\n" DB_HELP},
+    {"rule", "add", lcbctl_rules_rule_add, "add a version of a conversion rule",
+     "usage: lcbctl rule add --code CODE --source UNIT... --target UNIT\n"
+     "                       --programme-institution CODE --programme CODE --ratio N/D\n"
+     "                       [--step S] [--min-level L] [--cap N] [--validity-months M]\n"
+     "                       [--valid-from YYYY-MM-DD] [--db CONNINFO]\n"
+     "Adds the next version of rule CODE and prints its version: target =\n"
+     "floor(source * N / D) rounded down to whole steps S (100: whole credits), from\n"
+     "sources of level >= L completed within M months, at most N target per learner\n"
+     "and programme. Older versions' conversions stay as they were.\n" DB_HELP},
+    {"rule", "list", lcbctl_rules_rule_list, "list conversion rules and their versions",
+     "usage: lcbctl rule list [--code CODE] [--db CONNINFO]\n" DB_HELP},
+    {"convert", "preview", lcbctl_rules_convert_preview, "show what a conversion would do",
+     "usage: lcbctl convert preview --learner ID --rule CODE [--programme CODE] [HTTPS]\n"
+     "Asks lcbd what converting would consume and grant, or why it cannot.\n" HTTPS_HELP},
+    {"convert", "execute", lcbctl_rules_convert_execute, "convert a learner's credits",
+     "usage: lcbctl convert execute --learner ID --rule CODE [--programme CODE]\n"
+     "                              [--idempotency-key KEY] [HTTPS]\n"
+     "Has lcbd post one signed conversion; prints \"posted TX hash H\".\n" HTTPS_HELP},
+    {"reverse", NULL, lcbctl_rules_reverse, "reverse a deposit or a conversion",
+     "usage: lcbctl reverse TRANSACTION --reason TEXT [--idempotency-key KEY] [HTTPS]\n"
+     "Has lcbd post a signed compensating transaction naming TRANSACTION.\n" HTTPS_HELP},
+    {"transcript", NULL, lcbctl_rules_transcript, "print a learner's transcript",
+     "usage: lcbctl transcript LEARNER [--db CONNINFO]\n"
+     "Per unit: balance, available and expired, then every deposit, conversion\n"
+     "and reversal with its transaction id and hash.\n" DB_HELP},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

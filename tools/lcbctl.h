@@ -86,5 +86,16 @@ lcbctl_run_fn lcbctl_card_cancel;
 lcbctl_run_fn lcbctl_card_replace;
 lcbctl_run_fn lcbctl_card_balance;
 lcbctl_run_fn lcbctl_verify;
+lcbctl_run_fn lcbctl_sessions_add;
+lcbctl_run_fn lcbctl_sessions_list;
+lcbctl_run_fn lcbctl_rules_unit_add;
+lcbctl_run_fn lcbctl_rules_unit_validity;
+lcbctl_run_fn lcbctl_rules_recognition_add;
+lcbctl_run_fn lcbctl_rules_rule_add;
+lcbctl_run_fn lcbctl_rules_rule_list;
+lcbctl_run_fn lcbctl_rules_convert_preview;
+lcbctl_run_fn lcbctl_rules_convert_execute;
+lcbctl_run_fn lcbctl_rules_reverse;
+lcbctl_run_fn lcbctl_rules_transcript;
 
 #endif
