@@ -3,6 +3,7 @@
  * code and nothing changed, tampering caught by lcbctl verify, key rotation,
  * and a PostgreSQL crash during postings losing nothing acknowledged. */
 #include "tests/itest.h"
+#include "tests/itest_proxy.h"
 #include "tests/itest_suites.h"
 
 #include <check.h>
@@ -590,6 +591,43 @@ START_TEST(test_connection_lost_during_commit_is_settled)
 }
 END_TEST
 
+/* The answer to COMMIT is lost after the server committed (a proxy between
+ * lcbd and PostgreSQL cuts lcbd's connection right after forwarding it):
+ * lcbd settles the posting by its key and acknowledges it, exactly once. */
+START_TEST(test_lost_commit_answer_is_settled_as_posted)
+{
+    const char *port_at = strstr(itest_env()->superuser_db, "port=");
+    ck_assert_ptr_nonnull(port_at);
+    struct itest_proxy proxy;
+    itest_proxy_start(&proxy, "127.0.0.1", atoi(port_at + 5));
+    char extra[256];
+    snprintf(extra, sizeof extra, "db = host=127.0.0.1 port=%d user=lcbd dbname=lcb_test\n",
+             proxy.port);
+    struct itest_lcbd via_proxy;
+    ck_assert_int_eq(itest_lcbd_start(&via_proxy, extra), 0);
+
+    char key[ITEST_CODE_MAX], body[1024];
+    itest_unique(key, "q");
+    snprintf(body, sizeof body,
+             "{\"outcomes\": [{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": "
+             "\"%s\", \"result\": \"pass\", \"completed_on\": \"2026-07-02\"}]}",
+             key, district.cards[1], district.school_course);
+    itest_proxy_arm(&proxy);
+    int status;
+    json_t *doc = NULL;
+    ck_assert_int_eq(itest_https(&via_proxy, "POST", "/v1/outcomes", body, district.school_cert,
+                                 &status, &doc), 0);
+    ck_assert_msg(status == 200, "HTTP %d", status);
+    ck_assert_str_eq(status_at(doc, 0), "posted");
+    const char *tx = json_string_value(json_object_get(result_at(doc, 0), "transaction_id"));
+    ck_assert_int_eq(count_sql("SELECT count(*) FROM transactions WHERE id = '%s'", tx), 1);
+    ck_assert_int_eq(count_sql("SELECT count(*) FROM transactions WHERE idempotency_key = '%s'", key), 1);
+    json_decref(doc);
+    ck_assert_int_eq(itest_lcbd_stop(&via_proxy), 0);
+    itest_proxy_stop(&proxy);
+}
+END_TEST
+
 Suite *itest_outcomes_suite(void)
 {
     Suite *s = suite_create("outcomes");
@@ -616,6 +654,7 @@ Suite *itest_outcomes_suite(void)
     tcase_set_timeout(crash, 300);
     tcase_add_test(crash, test_postgres_crash_loses_nothing_acknowledged);
     tcase_add_test(crash, test_connection_lost_during_commit_is_settled);
+    tcase_add_test(crash, test_lost_commit_answer_is_settled_as_posted);
     suite_add_tcase(s, crash);
     return s;
 }
