@@ -10,6 +10,7 @@
  * learner_not_found, card_not_found, card_not_active, card_exists,
  * invalid_region and invalid_parent come from sql/ (LCB00, via query.c). */
 #include "daemon/api.h"
+#include "daemon/validate.h"
 
 #include "daemon/log.h"
 #include "daemon/query.h"
@@ -52,14 +53,6 @@ static const char *const institution_kinds[] = {
     NULL,
 };
 static const char *const item_kinds[] = {"course", "certificate", NULL};
-
-static bool code_valid(const char *s)
-{
-    static const char allowed[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
-    size_t len = strlen(s);
-    return len >= 1 && len <= 32 && strspn(s, allowed) == len;
-}
 
 static bool unit_valid(const char *s)
 {
@@ -110,7 +103,7 @@ static int string_check(const json_t *value, const struct field *f, struct lcb_e
     long long chars;
     switch (f->type) {
     case FIELD_CODE:
-        if (!code_valid(s))
+        if (!validate_code(s))
             return lcb_error_set(err, "invalid_field",
                                  "%s must be 1-32 letters, digits, '_', '.' or '-'", f->name);
         return 0;

@@ -3,6 +3,7 @@
  * answers every item in request order. Never acknowledges an item the
  * ledger has not committed. */
 #include "daemon/api.h"
+#include "daemon/validate.h"
 
 #include "daemon/deposit.h"
 #include "daemon/ledger.h"
@@ -22,28 +23,6 @@ struct outcomes_job {
     struct ledger_result *results; /* every item's answer, in request order */
     size_t *ledger_index;          /* request position of each item sent to the ledger */
 };
-
-static bool printable_text(const char *s, size_t max)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
-}
-
-static bool code_text(const char *s)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > RECORD_CODE_MAX)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!isalnum((unsigned char)s[i]) && strchr("_.-", s[i]) == NULL)
-            return false;
-    return true;
-}
 
 /* A real calendar date, not after tomorrow (UTC; terminals' clocks drift). */
 static bool completed_on_valid(const char *s)
@@ -98,7 +77,7 @@ static int read_item_code(json_t *item, struct deposit_outcome *out, struct lcb_
         return reject(err, "invalid_outcome", "give exactly one of \"course\" or \"certificate\"");
     json_t *code = course ? course : certificate;
     out->item_kind = course ? DEPOSIT_COURSE : DEPOSIT_CERTIFICATE;
-    if (!json_is_string(code) || !code_text(json_string_value(code)))
+    if (!json_is_string(code) || !validate_code(json_string_value(code)))
         return reject(err, course ? "invalid_course" : "invalid_certificate",
                       "a course or certificate code is 1-32 letters, digits, '_', '.' or '-'");
     snprintf(out->item_code, sizeof out->item_code, "%s", json_string_value(code));
@@ -108,12 +87,12 @@ static int read_item_code(json_t *item, struct deposit_outcome *out, struct lcb_
 static int read_texts(json_t *item, struct deposit_outcome *out, struct lcb_error *err)
 {
     json_t *key = json_object_get(item, "idempotency_key");
-    if (!json_is_string(key) || !printable_text(json_string_value(key), RECORD_KEY_MAX))
+    if (!json_is_string(key) || !validate_text(json_string_value(key), RECORD_KEY_MAX))
         return reject(err, "invalid_idempotency_key",
                       "\"idempotency_key\" must be 1-128 bytes of printable text");
     snprintf(out->idempotency_key, sizeof out->idempotency_key, "%s", json_string_value(key));
     json_t *result = json_object_get(item, "result");
-    if (!json_is_string(result) || !printable_text(json_string_value(result), RECORD_RESULT_MAX))
+    if (!json_is_string(result) || !validate_text(json_string_value(result), RECORD_RESULT_MAX))
         return reject(err, "invalid_result", "\"result\" must be 1-64 bytes of printable text");
     snprintf(out->result, sizeof out->result, "%s", json_string_value(result));
     json_t *date = json_object_get(item, "completed_on");

@@ -4,6 +4,7 @@
  * anything of a learner or institution outside the caller's subtree.
  * Nothing here writes to the database. */
 #include "daemon/api.h"
+#include "daemon/validate.h"
 
 #include "daemon/log.h"
 #include "daemon/query.h"
@@ -103,25 +104,6 @@ static const char institution_totals_sql[] =
     "CROSS JOIN LATERAL (SELECT lcb_in_subtree($2::bigint, i.id) AS inside) s "
     "WHERE i.code = $1";
 /* clang-format on */
-
-/* A positive decimal integer of at most 18 digits (so it fits int64_t),
- * without sign, spaces or leading zeros. */
-static bool parse_positive_id(const char *text, long long *out)
-{
-    size_t len = text ? strlen(text) : 0;
-    if (len == 0 || len > 18 || text[0] == '0' || strspn(text, "0123456789") != len)
-        return false;
-    *out = strtoll(text, NULL, 10);
-    return true;
-}
-
-static bool code_valid(const char *code)
-{
-    static const char allowed[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
-    size_t len = code ? strlen(code) : 0;
-    return len >= 1 && len <= 32 && strspn(code, allowed) == len;
-}
 
 static void caller_institution(const struct request *req, char out[24])
 {
@@ -230,7 +212,7 @@ static void on_learner(struct request *req, const PGresult *res)
 void api_get_learner(struct request *req)
 {
     long long learner;
-    if (!parse_positive_id(req->path_args[0], &learner)) {
+    if (!validate_positive_id(req->path_args[0], &learner)) {
         request_reply_error(req, 400, "invalid_parameter",
                             "the learner id must be a positive integer");
         return;
@@ -285,20 +267,20 @@ static void on_learner_transactions(struct request *req, const PGresult *res)
 void api_get_learner_transactions(struct request *req)
 {
     long long learner, limit = TRANSACTIONS_LIMIT_DEFAULT, before_seq = 0;
-    if (!parse_positive_id(req->path_args[0], &learner)) {
+    if (!validate_positive_id(req->path_args[0], &learner)) {
         request_reply_error(req, 400, "invalid_parameter",
                             "the learner id must be a positive integer");
         return;
     }
     const char *limit_text = request_query_param(req, "limit");
     if (limit_text != NULL &&
-        (!parse_positive_id(limit_text, &limit) || limit > TRANSACTIONS_LIMIT_MAX)) {
+        (!validate_positive_id(limit_text, &limit) || limit > TRANSACTIONS_LIMIT_MAX)) {
         request_reply_error(req, 400, "invalid_parameter", "limit must be an integer from 1 to %d",
                             TRANSACTIONS_LIMIT_MAX);
         return;
     }
     const char *before_text = request_query_param(req, "before_seq");
-    if (before_text != NULL && !parse_positive_id(before_text, &before_seq)) {
+    if (before_text != NULL && !validate_positive_id(before_text, &before_seq)) {
         request_reply_error(req, 400, "invalid_parameter", "before_seq must be a positive integer");
         return;
     }
@@ -336,7 +318,7 @@ static void on_institution_totals(struct request *req, const PGresult *res)
 void api_get_institution_totals(struct request *req)
 {
     const char *code = req->path_args[0];
-    if (!code_valid(code)) {
+    if (!validate_code(code)) {
         request_reply_error(req, 400, "invalid_parameter",
                             "an institution code is 1-32 letters, digits, '_', '.' or '-'");
         return;

@@ -4,6 +4,7 @@
  * caps, already_reversed, deposit_consumed) is made in sql/004_rules.sql.
  * A posting is answered only after the ledger committed it, never before. */
 #include "daemon/api.h"
+#include "daemon/validate.h"
 
 #include "daemon/conversion.h"
 #include "daemon/ledger.h"
@@ -27,26 +28,6 @@ static const char transcript_sql[] =
     "CROSS JOIN LATERAL (SELECT lcb_in_subtree($2::bigint, l.institution_id) AS inside) s "
     "WHERE l.id = $1::bigint";
 /* clang-format on */
-
-static bool code_valid(const char *s)
-{
-    static const char allowed[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-";
-    size_t len = strlen(s);
-    return len >= 1 && len <= RECORD_CODE_MAX && strspn(s, allowed) == len;
-}
-
-/* 1..max bytes without control characters (UTF-8 checked by jansson). */
-static bool text_valid(const char *s, size_t max)
-{
-    size_t len = strlen(s);
-    if (len == 0 || len > max)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return false;
-    return true;
-}
 
 static bool uuid_valid(const char *s)
 {
@@ -101,12 +82,12 @@ static int string_field(struct request *req, const char *name, bool required,
 
 static bool key_valid(const char *s)
 {
-    return text_valid(s, RECORD_KEY_MAX);
+    return validate_text(s, RECORD_KEY_MAX);
 }
 
 static bool reason_valid(const char *s)
 {
-    return text_valid(s, RECORD_REASON_MAX);
+    return validate_text(s, RECORD_REASON_MAX);
 }
 
 static int learner_field(struct request *req, int64_t *out)
@@ -138,10 +119,10 @@ static int read_order(struct request *req, struct conversion_order *order, bool 
                      order->idempotency_key, sizeof order->idempotency_key) != 0)
         return -1;
     if (learner_field(req, &order->learner_id) != 0 ||
-        string_field(req, "rule", true, code_valid, code_rule, order->rule, sizeof order->rule) !=
+        string_field(req, "rule", true, validate_code, code_rule, order->rule, sizeof order->rule) !=
             0)
         return -1;
-    return string_field(req, "programme", false, code_valid, code_rule, order->programme,
+    return string_field(req, "programme", false, validate_code, code_rule, order->programme,
                         sizeof order->programme);
 }
 

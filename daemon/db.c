@@ -429,7 +429,7 @@ int db_query(struct db_conn *conn, const char *sql, int nparams, const char *con
 }
 
 struct run_job {
-    const char *sql;
+    char *sql;
     int nparams;
     char **values;
     db_run_cb cb;
@@ -441,6 +441,7 @@ static void run_job_free(struct run_job *job)
     for (int i = 0; i < job->nparams; i++)
         free(job->values[i]);
     free(job->values);
+    free(job->sql);
     free(job);
 }
 
@@ -471,7 +472,9 @@ void db_run(struct db_pool *pool, const char *sql, int nparams, const char *cons
     struct run_job *job = calloc(1, sizeof *job);
     if (job == NULL || (nparams > 0 && (job->values = calloc((size_t)nparams, sizeof *job->values)) == NULL))
         abort();
-    job->sql = sql;
+    job->sql = strdup(sql);
+    if (job->sql == NULL)
+        abort();
     job->nparams = nparams;
     job->cb = cb;
     job->arg = arg;

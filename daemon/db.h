@@ -46,8 +46,8 @@ int db_query(struct db_conn *conn, const char *sql, int nparams, const char *con
              db_result_cb cb, void *arg);
 
 /* One statement on a pooled connection, the common case: acquires, sends
- * (values copied; sql must be a string literal), releases, then calls cb
- * with the result, or with NULL
+ * (sql and values copied), releases, then calls cb with the result, or
+ * with NULL
  * when the database could not answer. res is valid only during cb. */
 typedef void (*db_run_cb)(const PGresult *res, void *arg);
 void db_run(struct db_pool *pool, const char *sql, int nparams, const char *const *values,

@@ -1,8 +1,8 @@
 /* One parameterised statement on behalf of an API request; see query.h.
  * Every database failure is answered here, so route callbacks only ever see
  * a successful result. Never builds SQL text from input, never tells the
- * client more than a stable code (details go to the log), and never leaks a
- * pooled connection: every path ends in db_release. */
+ * client more than a stable code (details go to the log); the pool's
+ * db_run owns the connection. */
 #include "daemon/query.h"
 
 #include "daemon/db.h"
@@ -20,21 +20,7 @@
 struct query_job {
     struct request *req;
     query_done_cb done;
-    char *sql;
-    int nparams;
-    char **values;
 };
-
-static void job_free(struct query_job *job)
-{
-    if (job == NULL)
-        return;
-    for (int i = 0; job->values != NULL && i < job->nparams; i++)
-        free(job->values[i]);
-    free(job->values);
-    free(job->sql);
-    free(job);
-}
 
 static void reply_unavailable(struct request *req)
 {
@@ -84,56 +70,30 @@ static void reply_failure(struct request *req, const PGresult *res)
     request_reply_error(req, 500, "internal_error", "the request could not be completed");
 }
 
-static void on_result(struct db_conn *conn, const PGresult *res, void *arg)
+static void on_result(const PGresult *res, void *arg)
 {
     struct query_job *job = arg;
     struct request *req = job->req;
     query_done_cb done = job->done;
-    job_free(job);
+    free(job);
     if (res == NULL)
         reply_unavailable(req);
     else if (!db_result_ok(res))
         reply_failure(req, res);
     else
         done(req, res);
-    /* After the callback: res belongs to the pool and lives until we return. */
-    db_release(conn);
-}
-
-static void on_conn(struct db_conn *conn, void *arg)
-{
-    struct query_job *job = arg;
-    if (conn != NULL && db_query(conn, job->sql, job->nparams, (const char *const *)job->values,
-                                 on_result, job) == 0)
-        return;
-    if (conn != NULL)
-        db_release(conn);
-    struct request *req = job->req;
-    job_free(job);
-    reply_unavailable(req);
 }
 
 void query_run(struct request *req, const char *sql, int nparams, const char *const *values,
                query_done_cb done)
 {
     struct query_job *job = calloc(1, sizeof *job);
-    if (job == NULL)
-        goto fail;
+    if (job == NULL) {
+        log_error("query: out of memory");
+        request_reply_error(req, 500, "internal_error", "out of memory");
+        return;
+    }
     job->req = req;
     job->done = done;
-    job->nparams = nparams;
-    job->sql = strdup(sql);
-    job->values = nparams > 0 ? calloc((size_t)nparams, sizeof *job->values) : NULL;
-    if (job->sql == NULL || (nparams > 0 && job->values == NULL))
-        goto fail;
-    for (int i = 0; i < nparams; i++) {
-        if (values[i] != NULL && (job->values[i] = strdup(values[i])) == NULL)
-            goto fail;
-    }
-    db_acquire(req->app->db, on_conn, job);
-    return;
-fail:
-    job_free(job);
-    log_error("query: out of memory");
-    request_reply_error(req, 500, "internal_error", "out of memory");
+    db_run(req->app->db, sql, nparams, values, on_result, job);
 }
