@@ -9,6 +9,7 @@
 #include "daemon/terminal.h"
 #include "daemon/log.h"
 #include "daemon/tls.h"
+#include "daemon/validate.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -149,8 +150,9 @@ static void on_auth(enum auth_outcome outcome, const struct identity *who, void 
         return;
     }
     /* The terminal id travels in HELLO_OK and keys every tap: an LCBP code. */
-    if (strlen(who->subject) > LCBP_CODE_MAX || strlen(who->institution_code) > LCBP_CODE_MAX) {
-        refuse(t, "credential_unknown", "a terminal's name must be at most 32 characters");
+    if (!validate_code(who->subject) || !validate_code(who->institution_code)) {
+        refuse(t, "credential_unknown",
+               "a terminal's name must be 1-32 letters, digits, '_', '.' or '-'");
         return;
     }
     t->institution_id = who->institution_id;

@@ -110,7 +110,7 @@ enum lcbp_status {
 
 /* Per-tap status in UPLOAD_OK (SPEC.md 7.6): 0 applied, 1
  * duplicate, then refusals numbered as below, each one an error code. */
-#define LCBP_TAP_STATUS_MAX 13
+#define LCBP_TAP_STATUS_MAX 14
 
 struct lcbp_tap {             /* one tap of an offline UPLOAD */
     uint64_t sequence;        /* the terminal's sequence number, >= 1 */

@@ -97,7 +97,7 @@ static const char *const error_codes[] = {
     "no_open_check_in",  "already_checked_in",  "tap_too_old",        "tap_in_future",
     "sequence_replayed", "rate_limited",        "too_many_in_flight", "database_unavailable",
     "internal_error",    "no_client_certificate", "credential_unknown", "credential_revoked",
-    "credential_expired", "not_a_terminal",
+    "credential_expired", "not_a_terminal", "too_short",
 };
 
 /* Tap statuses 0..LCBP_TAP_STATUS_MAX (SPEC.md 7.6). */
@@ -105,7 +105,7 @@ static const char *const tap_statuses[LCBP_TAP_STATUS_MAX + 1] = {
     "applied",          "duplicate",         "card_invalid",       "card_not_found",
     "card_lost",        "card_cancelled",    "card_replaced",      "session_not_found",
     "course_not_owned", "no_open_check_in",  "already_checked_in", "tap_too_old",
-    "tap_in_future",    "sequence_replayed",
+    "tap_in_future",    "sequence_replayed", "too_short",
 };
 
 /* ---- names ------------------------------------------------------------ */

@@ -228,6 +228,20 @@ $$;
 
 -- ---- deposits with recognition rules ---------------------------------------
 
+-- Whether the learner's chain holds a deposit of this course's credits that
+-- was not reversed: from an outcome the centre posted, or from attendance.
+-- A course's credits count once per learner.
+CREATE FUNCTION lcb_course_credited(p_chain_account bigint, p_course text, p_unit text)
+    RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM transactions t JOIN entries e ON e.transaction_id = t.id
+        WHERE t.chain_account_id = p_chain_account AND t.kind = 'deposit'
+          AND t.item_code = p_course AND e.account_id = p_chain_account AND e.unit = p_unit
+          AND e.amount > 0
+          AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses = t.id))
+$$;
+
 -- As in 002, plus: a certificate whose result level has a recognition rule in
 -- force deposits the rule's credit value, and the transaction's reason names
 -- the rule ("recognition:CODE/RESULT@VERSION"). Courses are unchanged.
@@ -266,6 +280,10 @@ BEGIN
                            p_item_kind || ' ' || p_item_code || ' belongs to another institution');
     END IF;
     answer := lcb_lock_chain(learner);
+    IF item.kind = 'course' AND lcb_course_credited(answer.chain_account, item.code, item.unit) THEN
+        RETURN lcb_refusal('course_already_credited',
+                           'the credits of course ' || item.code || ' were deposited for this learner already');
+    END IF;
     answer.reason := '';
     amount := item.credit_value;
     IF item.kind = 'certificate' THEN

@@ -270,18 +270,7 @@ BEGIN
         FROM lcb_tap_status_of(chk.learner_id, chk.catalogue_id) s;
 END $$;
 
--- Whether the learner's chain holds a deposit of this course's credits that
--- was not reversed: from an outcome the centre posted, or from attendance.
-CREATE FUNCTION lcb_course_credited(p_chain_account bigint, p_course text, p_unit text)
-    RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (
-        SELECT 1 FROM transactions t JOIN entries e ON e.transaction_id = t.id
-        WHERE t.chain_account_id = p_chain_account AND t.kind = 'deposit'
-          AND t.item_code = p_course AND e.account_id = p_chain_account AND e.unit = p_unit
-          AND e.amount > 0
-          AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses = t.id))
-$$;
+-- lcb_course_credited (004): a course's credits count once per learner.
 
 CREATE FUNCTION lcb_checkout_refused(p_institution_id bigint, p_terminal text, p_sequence numeric,
                                      p_card text, p_session text, p_terminal_ms bigint,

@@ -31,6 +31,16 @@ static void stop_lcbd(void)
     ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
 }
 
+/* A course of the district's school of its own: a course's credits count
+ * once per learner, so tests that post again and again need new courses. */
+static void fresh_course(char code[ITEST_CODE_MAX])
+{
+    itest_unique(code, "fc");
+    free(itest_lcbctl_ok("course", "add", "--code", code, "--owner", district.school, "--title",
+                         "Fresh course", "--unit", "vocational", "--credits", "200",
+                         "--hours-minutes", "120", "--level", "3", (char *)NULL));
+}
+
 static long count_sql(const char *fmt, const char *arg)
 {
     char sql[4096];
@@ -134,6 +144,16 @@ START_TEST(test_post_replay_and_conflicting_replay)
     ck_assert_str_eq(status_at(conflict, 0), "rejected");
     ck_assert_str_eq(error_code_at(conflict, 0), "idempotency_conflict");
     ck_assert_int_eq(ledger_size(), size);
+
+    /* Another key for the same course and learner: its credits count once. */
+    char again_key[ITEST_CODE_MAX];
+    itest_unique(again_key, "k");
+    char *again = outcome_json(again_key, card, district.school_course, "2026-03-05");
+    json_t *twice = post_outcomes(district.school_cert, again, &status);
+    ck_assert_str_eq(error_code_at(twice, 0), "course_already_credited");
+    ck_assert_int_eq(ledger_size(), size);
+    json_decref(twice);
+    free(again);
     ck_assert_int_eq(balance_of(card, "vocational"), before + 200);
     json_decref(first);
     json_decref(replay);
@@ -391,7 +411,9 @@ START_TEST(test_verify_names_a_tampered_record)
 {
     char key[ITEST_CODE_MAX];
     itest_unique(key, "t");
-    char *item = outcome_json(key, district.cards[0], district.school_course, "2026-04-01");
+    char course[ITEST_CODE_MAX];
+    fresh_course(course);
+    char *item = outcome_json(key, district.cards[0], course, "2026-04-01");
     int status;
     json_t *doc = post_outcomes(district.school_cert, item, &status);
     ck_assert_str_eq(status_at(doc, 0), "posted");
@@ -437,7 +459,9 @@ START_TEST(test_key_rotation_keeps_old_records_verifiable)
     start_lcbd();
     char key[ITEST_CODE_MAX];
     itest_unique(key, "r");
-    char *item = outcome_json(key, district.cards[1], district.school_course, "2026-05-01");
+    char course[ITEST_CODE_MAX];
+    fresh_course(course);
+    char *item = outcome_json(key, district.cards[1], course, "2026-05-01");
     int status;
     json_t *doc = post_outcomes(district.school_cert, item, &status);
     ck_assert_str_eq(status_at(doc, 0), "posted");
@@ -451,7 +475,8 @@ START_TEST(test_key_rotation_keeps_old_records_verifiable)
     snprintf(extra, sizeof extra, "signing_key = %s\n", new_key);
     ck_assert_int_eq(itest_lcbd_start(&lcbd, extra), 0);
     itest_unique(key, "r");
-    item = outcome_json(key, district.cards[1], district.school_course, "2026-05-02");
+    fresh_course(course);
+    item = outcome_json(key, district.cards[1], course, "2026-05-02");
     doc = post_outcomes(district.school_cert, item, &status);
     ck_assert_str_eq(status_at(doc, 0), "posted");
     json_decref(doc);
@@ -477,6 +502,9 @@ START_TEST(test_postgres_crash_loses_nothing_acknowledged)
     snprintf(script, sizeof script, "%s/tests/pg-cluster", itest_env()->srcdir);
     restart_argv[0] = script;
     restart_argv[2] = (char *)itest_env()->pg_cluster;
+    char courses[ROUNDS][ITEST_CODE_MAX]; /* made before the database goes away */
+    for (int i = 0; i < ROUNDS; i++)
+        fresh_course(courses[i]);
     pid_t crasher = fork();
     ck_assert_int_ge(crasher, 0);
     if (crasher == 0) {
@@ -486,7 +514,7 @@ START_TEST(test_postgres_crash_loses_nothing_acknowledged)
     int saw_unavailable = 0;
     for (int i = 0; i < ROUNDS; i++) {
         itest_unique(keys[i], "p");
-        char *item = outcome_json(keys[i], district.cards[2], district.school_course, "2026-06-01");
+        char *item = outcome_json(keys[i], district.cards[2], courses[i], "2026-06-01");
         int status;
         json_t *doc = post_outcomes(district.school_cert, item, &status);
         acknowledged[i] = status == 200 && strcmp(status_at(doc, 0), "posted") == 0;
@@ -511,7 +539,9 @@ START_TEST(test_postgres_crash_loses_nothing_acknowledged)
     /* lcbd is back without a restart of its own. */
     char key[ITEST_CODE_MAX];
     itest_unique(key, "p");
-    char *item = outcome_json(key, district.cards[2], district.school_course, "2026-06-02");
+    char course[ITEST_CODE_MAX];
+    fresh_course(course);
+    char *item = outcome_json(key, district.cards[2], course, "2026-06-02");
     int status = 0;
     json_t *doc = NULL;
     for (int tries = 0; tries < 50; tries++) {
@@ -547,12 +577,13 @@ START_TEST(test_connection_lost_during_commit_is_settled)
     PQclear(itest_sql("DROP TRIGGER IF EXISTS test_slow_commit ON transactions"));
     PQclear(itest_sql("CREATE CONSTRAINT TRIGGER test_slow_commit AFTER INSERT ON transactions "
                       "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()"));
-    char key[ITEST_CODE_MAX], body[1024];
+    char key[ITEST_CODE_MAX], body[1024], course[ITEST_CODE_MAX];
     itest_unique(key, "s");
+    fresh_course(course);
     snprintf(body, sizeof body,
              "{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
              "\"result\": \"slow-commit\", \"completed_on\": \"2026-07-01\"}",
-             key, district.cards[0], district.school_course);
+             key, district.cards[0], course);
     pid_t killer = fork();
     ck_assert_int_ge(killer, 0);
     if (killer == 0) {
@@ -606,12 +637,13 @@ START_TEST(test_lost_commit_answer_is_settled_as_posted)
     struct itest_lcbd via_proxy;
     ck_assert_int_eq(itest_lcbd_start(&via_proxy, extra), 0);
 
-    char key[ITEST_CODE_MAX], body[1024];
+    char key[ITEST_CODE_MAX], body[1024], course[ITEST_CODE_MAX];
     itest_unique(key, "q");
+    fresh_course(course);
     snprintf(body, sizeof body,
              "{\"outcomes\": [{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": "
              "\"%s\", \"result\": \"pass\", \"completed_on\": \"2026-07-02\"}]}",
-             key, district.cards[1], district.school_course);
+             key, district.cards[1], course);
     itest_proxy_arm(&proxy);
     int status;
     json_t *doc = NULL;

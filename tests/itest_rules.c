@@ -45,12 +45,35 @@ static void school_item(const struct itest_district *d, char code[ITEST_CODE_MAX
                          "--level", level, (char *)NULL));
 }
 
+/* A course's credits count once per learner (lcb_course_credited), so each
+ * deposit of "a course like code" gets a course of its own: same owner,
+ * unit, credit value and level. */
+static void course_like(const struct itest_district *d, const char *code,
+                        char clone[ITEST_CODE_MAX])
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT unit, credit_value, level FROM catalogue WHERE code = '%s'", code);
+    PGresult *res = itest_sql(sql);
+    ck_assert_int_eq(PQntuples(res), 1);
+    itest_unique(clone, "cl");
+    free(itest_lcbctl_ok("course", "add", "--code", clone, "--owner", d->school, "--title",
+                         "Item", "--unit", PQgetvalue(res, 0, 0), "--credits",
+                         PQgetvalue(res, 0, 1), "--hours-minutes", "960", "--level",
+                         PQgetvalue(res, 0, 2), (char *)NULL));
+    PQclear(res);
+}
+
 /* Posts one outcome as the school; returns the new transaction id
  * (malloc'd) and asserts it was posted. */
 static char *deposit(const struct itest_district *d, int learner, const char *kind,
                      const char *code, const char *result, const char *date)
 {
-    char key[ITEST_CODE_MAX], body[1024];
+    char key[ITEST_CODE_MAX], body[1024], clone[ITEST_CODE_MAX];
+    if (strcmp(kind, "course") == 0) {
+        course_like(d, code, clone);
+        code = clone;
+    }
     itest_unique(key, "dep");
     snprintf(body, sizeof body,
              "{\"outcomes\": [{\"idempotency_key\": \"%s\", \"learner\": %lld, \"%s\": \"%s\", "

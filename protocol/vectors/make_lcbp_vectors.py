@@ -41,7 +41,7 @@ FIXED = {U8: ">B", U16: ">H", U32: ">I", U64: ">Q", I64: ">q"}
 TAP_STATUS = ["applied", "duplicate", "card_invalid", "card_not_found", "card_lost",
               "card_cancelled", "card_replaced", "session_not_found", "course_not_owned",
               "no_open_check_in", "already_checked_in", "tap_too_old", "tap_in_future",
-              "sequence_replayed"]
+              "sequence_replayed", "too_short"]
 DIRECTION = {"in": 1, "out": 2}
 
 
@@ -246,7 +246,7 @@ def malformed():
     yield "upload_no_taps", frame("UPLOAD", 10, dict(ok_upload, taps=[])), "bad_field"
     yield "gaps_overlap", frame("UPLOAD_OK", 10, {
         "tap_status": ["applied"], "gaps": [(3, 5), (5, 9)], "gaps_more": 0}), "bad_field"
-    yield "tap_status_unknown", raw_frame(0x85, 10, tlv(0x28, LIST, b"\x00\x01\x0e") +
+    yield "tap_status_unknown", raw_frame(0x85, 10, tlv(0x28, LIST, b"\x00\x01\x0f") +
                                           field("gaps", []) + field("gaps_more", 0)), "bad_field"
     yield "balances_unit_twice", frame("BALANCE_OK", 5, {
         "balances": [("community", 1), ("community", 2)], "display": ""}), "bad_field"
