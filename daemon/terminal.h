@@ -9,6 +9,7 @@
 #include "protocol/lcbp.h"
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +31,8 @@ struct terminal {
     struct app *app;
     struct bufferevent *bev;
     enum terminal_state state;
+    /* Armed while a frame (or the HELLO) is awaited part-way; made on first use. */
+    struct event *frame_deadline;
     int64_t institution_id;
     char institution_code[LCBP_CODE_MAX + 1];
     char terminal_id[LCBP_CODE_MAX + 1];

@@ -47,7 +47,37 @@ int64_t terminal_now_ms(void)
 
 static void terminal_free(struct terminal *t)
 {
+    if (t->frame_deadline != NULL)
+        event_free(t->frame_deadline);
     free(t);
+}
+
+static void on_frame_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct terminal *t = arg;
+    log_info("lcbp: terminal %s sent no whole frame in %d s; closing",
+             t->terminal_id[0] ? t->terminal_id : "(unknown)", FRAME_DEADLINE_S);
+    terminal_close(t);
+}
+
+/* A slow-drip peer keeps the idle timeout fresh with one byte at a time;
+ * this deadline, armed when a frame starts, is what it cannot stretch. */
+static void frame_deadline_arm(struct terminal *t)
+{
+    if (t->frame_deadline == NULL)
+        t->frame_deadline = evtimer_new(t->app->base, on_frame_deadline, t);
+    if (t->frame_deadline == NULL || evtimer_pending(t->frame_deadline, NULL))
+        return;
+    struct timeval deadline = {FRAME_DEADLINE_S, 0};
+    evtimer_add(t->frame_deadline, &deadline);
+}
+
+static void frame_deadline_clear(struct terminal *t)
+{
+    if (t->frame_deadline != NULL)
+        evtimer_del(t->frame_deadline);
 }
 
 void terminal_request_done(struct terminal *t)
@@ -113,6 +143,7 @@ static void terminal_close(struct terminal *t)
     if (t->state == TERMINAL_CLOSED)
         return;
     struct terminal_listener *server = t->server;
+    frame_deadline_clear(t);
     if (t->bev != NULL)
         bufferevent_free(t->bev);
     t->bev = NULL;
@@ -159,6 +190,7 @@ static void on_auth(enum auth_outcome outcome, const struct identity *who, void 
     memcpy(t->institution_code, who->institution_code, strlen(who->institution_code) + 1);
     memcpy(t->terminal_id, who->subject, strlen(who->subject) + 1);
     t->state = TERMINAL_AWAIT_HELLO;
+    frame_deadline_arm(t); /* the HELLO must come within the frame timeout */
     bufferevent_set_timeouts(t->bev, NULL, NULL);
     struct timeval idle = {t->app->cfg->lcbp_idle_timeout_s, 0};
     bufferevent_set_timeouts(t->bev, &idle, &idle);
@@ -281,8 +313,11 @@ static void on_read(struct bufferevent *bev, void *arg)
             return; /* terminal_request_done resumes */
         size_t have = evbuffer_get_length(input), frame_len = 0;
         uint8_t head[4];
-        if (have == 0)
+        if (have == 0) {
+            if (t->state == TERMINAL_READY)
+                frame_deadline_clear(t);
             return;
+        }
         ev_ssize_t copied = evbuffer_copyout(input, head, have < 4 ? have : 4);
         struct lcb_error err;
         int rc = lcbp_frame_length(head, (size_t)copied, &frame_len, &err);
@@ -292,12 +327,17 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         /* Only the 4-byte length was shown to the codec: it knows the
          * frame's size, and the buffer says whether all of it is here. */
-        if ((rc == LCBP_NEED_MORE && copied < 4) || have < frame_len)
+        if ((rc == LCBP_NEED_MORE && copied < 4) || have < frame_len) {
+            frame_deadline_arm(t);
             return;
+        }
         const uint8_t *frame = evbuffer_pullup(input, (ev_ssize_t)frame_len);
         struct lcbp_message *msg = &t->server->scratch;
         if (frame == NULL || lcbp_decode(frame, frame_len, msg, &err) != 0) {
-            uint32_t request_id = frame ? msg->request_id : 0;
+            /* A frame that is malformed as a frame has no trustworthy id. */
+            bool framing = frame == NULL || strcmp(err.code, "bad_frame") == 0 ||
+                           strcmp(err.code, "frame_too_large") == 0;
+            uint32_t request_id = framing ? 0 : msg->request_id;
             evbuffer_drain(input, frame_len);
             terminal_send_error(t, request_id, err.code, err.message, false);
             continue;

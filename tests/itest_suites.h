@@ -13,7 +13,8 @@
     X(itest_admin_suite) \
     X(itest_queries_suite) \
     X(itest_rules_suite) \
-    X(itest_attendance_suite)
+    X(itest_attendance_suite) \
+    X(itest_terminals_suite)
 
 #define ITEST_DECLARE_SUITE(fn) Suite *fn(void);
 ITEST_SUITES(ITEST_DECLARE_SUITE)

@@ -162,32 +162,27 @@ static int find_institution(PGconn *conn, const char *code, char id[24], struct 
 }
 
 /* Inserts the credential row of crt for institution_id (inside the caller's
- * transaction); fills the printed fingerprint. */
-static int record_credential(PGconn *conn, X509 *crt, const char *role, const char *institution_id,
+ * transaction); fills the printed fingerprint. The row's subject is the
+ * certificate's name (CN): a terminal's id on the wire and in its taps. */
+static int record_credential(PGconn *conn, X509 *crt, const char *name, const char *role,
+                             const char *institution_id,
                              char fingerprint_hex[2 * LCBCTL_FINGERPRINT_LEN + 1],
                              struct lcb_error *err)
 {
     uint8_t fingerprint[LCBCTL_FINGERPRINT_LEN];
     char fingerprint_param[2 * LCBCTL_FINGERPRINT_LEN + 3] = "\\x";
     char not_after[32];
-    char *subject = NULL;
-    int rc = -1;
 
     if (lcbctl_x509_fingerprint(crt, fingerprint, err) != 0 ||
         lcbctl_x509_not_after(crt, not_after, err) != 0)
         return -1;
-    subject = lcbctl_x509_subject(crt, err);
-    if (subject == NULL)
-        return -1;
     crypto_hex_encode(fingerprint, sizeof fingerprint, fingerprint_hex);
     strcat(fingerprint_param, fingerprint_hex);
-    const char *params[5] = {fingerprint_param, subject, role, institution_id, not_after};
-    rc = lcbctl_db_command(conn,
-                           "INSERT INTO credentials (fingerprint, subject, role, institution_id, "
-                           "not_after) VALUES ($1, $2, $3, $4, $5)",
-                           5, params, err);
-    free(subject);
-    return rc;
+    const char *params[5] = {fingerprint_param, name, role, institution_id, not_after};
+    return lcbctl_db_command(conn,
+                             "INSERT INTO credentials (fingerprint, subject, role, institution_id, "
+                             "not_after) VALUES ($1, $2, $3, $4, $5)",
+                             5, params, err);
 }
 
 static bool role_valid(const char *role)
@@ -216,8 +211,8 @@ static int issue_client(PGconn *conn, const char *ca_dir, const struct lcbctl_x5
     if (issue_pair(ca_dir, spec, prefix, &crt, err) != 0)
         goto fail;
     files_written = true;
-    if (record_credential(conn, crt, spec->organizational_unit, institution_id, fingerprint_hex,
-                          err) != 0 ||
+    if (record_credential(conn, crt, spec->common_name, spec->organizational_unit, institution_id,
+                          fingerprint_hex, err) != 0 ||
         lcbctl_db_command(conn, "COMMIT", 0, NULL, err) != 0)
         goto fail;
     X509_free(crt);

@@ -324,27 +324,6 @@ int lcbctl_x509_fingerprint(X509 *crt, uint8_t out[LCBCTL_FINGERPRINT_LEN], stru
     return 0;
 }
 
-char *lcbctl_x509_subject(X509 *crt, struct lcb_error *err)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL, *subject = NULL;
-    long len;
-
-    if (bio == NULL ||
-        X509_NAME_print_ex(bio, X509_get_subject_name(crt), 0,
-                           XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0 ||
-        (len = BIO_get_mem_data(bio, &data)) <= 0) {
-        openssl_fail(err, "certificate subject");
-        goto out;
-    }
-    subject = strndup(data, (size_t)len);
-    if (subject == NULL)
-        lcb_error_set(err, "out_of_memory", "certificate subject");
-out:
-    BIO_free(bio);
-    return subject;
-}
-
 int lcbctl_x509_not_after(X509 *crt, char out[32], struct lcb_error *err)
 {
     struct tm tm;

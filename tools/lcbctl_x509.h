@@ -51,10 +51,6 @@ X509 *lcbctl_x509_load_cert(const char *path, struct lcb_error *err);
 /* SHA-256 of the certificate's DER encoding. */
 int lcbctl_x509_fingerprint(X509 *crt, uint8_t out[LCBCTL_FINGERPRINT_LEN], struct lcb_error *err);
 
-/* Subject in RFC 2253 form ("OU=terminal,O=C1,CN=Gate 1"), UTF-8 kept;
- * caller frees with free(). */
-char *lcbctl_x509_subject(X509 *crt, struct lcb_error *err);
-
 /* notAfter as "YYYY-MM-DD HH:MM:SS+00", for a timestamptz parameter. */
 int lcbctl_x509_not_after(X509 *crt, char out[32], struct lcb_error *err);
 
