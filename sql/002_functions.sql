@@ -228,6 +228,30 @@ BEGIN
     RETURN answer;
 END $$;
 
+-- lcb_lock_chain for a posting with an idempotency key: once the chain is
+-- locked, a copy of this posting that committed while we waited for the
+-- lock is visible (each statement takes a new snapshot), and its original
+-- is the answer: a concurrent replay gets "duplicate", never a refusal that
+-- the first copy's effect would cause.
+CREATE FUNCTION lcb_lock_chain_for(p_learner_id bigint, p_institution_id bigint, p_key text,
+                                   p_digest bytea) RETURNS lcb_prepared
+LANGUAGE plpgsql AS $$
+DECLARE
+    answer lcb_prepared := lcb_lock_chain(p_learner_id);
+    replay lcb_prepared := lcb_replay(p_institution_id, p_key, p_digest);
+BEGIN
+    IF NOT (replay IS NULL) THEN
+        RETURN replay;
+    END IF;
+    RETURN answer;
+END $$;
+
+-- A prepare function's early exit after lcb_lock_chain_for: a replay.
+CREATE FUNCTION lcb_is_final(answer lcb_prepared) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT answer.error_code IS NOT NULL OR answer.duplicate_id IS NOT NULL
+$$;
+
 -- Why a card cannot be used (lost, replaced, cancelled, unknown), or NULL.
 CREATE FUNCTION lcb_card_refusal(p_card text) RETURNS lcb_prepared
 LANGUAGE plpgsql STABLE AS $$
@@ -278,7 +302,10 @@ BEGIN
         RETURN lcb_refusal(p_item_kind || '_not_owned',
                            p_item_kind || ' ' || p_item_code || ' belongs to another institution');
     END IF;
-    answer := lcb_lock_chain(learner);
+    answer := lcb_lock_chain_for(learner, p_institution_id, p_key, p_digest);
+    IF lcb_is_final(answer) THEN
+        RETURN answer;
+    END IF;
     SELECT a.id INTO issuer FROM accounts a WHERE a.institution_id = p_institution_id;
     answer.kind := 'deposit';
     answer.item_code := p_item_code;
@@ -318,9 +345,14 @@ BEGIN
     INSERT INTO entries (transaction_id, position, account_id, unit, amount)
         SELECT p_id, (e.ord - 1)::smallint, e.account_id, e.unit, e.amount
         FROM unnest(p_accounts, p_units, p_amounts) WITH ORDINALITY AS e(account_id, unit, amount, ord);
+    -- Stored balances are the learners' only: an institution's account is
+    -- the other side of every posting it makes, and a row updated by every
+    -- one of them would serialise (and deadlock) concurrent group commits.
+    -- Institutions' totals are summed from their entries when asked.
     INSERT INTO balances (account_id, unit, amount)
         SELECT e.account_id, e.unit, sum(e.amount)
         FROM unnest(p_accounts, p_units, p_amounts) AS e(account_id, unit, amount)
+        JOIN accounts a ON a.id = e.account_id AND a.learner_id IS NOT NULL
         GROUP BY e.account_id, e.unit
         ORDER BY e.account_id, e.unit
     ON CONFLICT (account_id, unit) DO UPDATE SET amount = balances.amount + EXCLUDED.amount;

@@ -279,7 +279,10 @@ BEGIN
         RETURN lcb_refusal(p_item_kind || '_not_owned',
                            p_item_kind || ' ' || p_item_code || ' belongs to another institution');
     END IF;
-    answer := lcb_lock_chain(learner);
+    answer := lcb_lock_chain_for(learner, p_institution_id, p_key, p_digest);
+    IF lcb_is_final(answer) THEN
+        RETURN answer;
+    END IF;
     IF item.kind = 'course' AND lcb_course_credited(answer.chain_account, item.code, item.unit) THEN
         RETURN lcb_refusal('course_already_credited',
                            'the credits of course ' || item.code || ' were deposited for this learner already');
@@ -476,7 +479,10 @@ BEGIN
         RETURN checked.refusal;
     END IF;
     SELECT * INTO rule FROM conversion_rules WHERE id = checked.rule_id;
-    answer := lcb_lock_chain(p_learner);
+    answer := lcb_lock_chain_for(p_learner, p_institution_id, p_key, p_digest);
+    IF lcb_is_final(answer) THEN
+        RETURN answer;
+    END IF;
     plan := lcb_plan_conversion(p_learner, rule.id);
     IF plan.error_code IS NOT NULL THEN
         RETURN lcb_refusal(plan.error_code, plan.error_message);
@@ -608,7 +614,10 @@ BEGIN
         RETURN lcb_refusal('outside_subtree', 'the learner of transaction ' || p_transaction
                            || ' is outside your institution''s subtree');
     END IF;
-    answer := lcb_lock_chain(owner.id);
+    answer := lcb_lock_chain_for(owner.id, p_institution_id, p_key, p_digest);
+    IF lcb_is_final(answer) THEN
+        RETURN answer;
+    END IF;
     IF original.kind = 'reversal' THEN
         RETURN lcb_refusal('reversal_of_reversal', 'transaction ' || p_transaction
                            || ' is a reversal; post the original again instead');

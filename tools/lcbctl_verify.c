@@ -339,14 +339,17 @@ static int check_orphans(struct verifier *v, struct lcb_error *err)
 }
 
 /* Every balances row equals its account's entries per unit, and every
- * non-zero sum has its row. */
+ * learner account's non-zero sum has its row; institutions' balances are
+ * not stored (sql/002, lcb_append), so a row for one is itself a fault. */
 static int check_balances(struct verifier *v, struct lcb_error *err)
 {
     PGresult *res = lcbctl_db_exec(
         v->conn,
         "SELECT coalesce(b.account_id, s.account_id), coalesce(b.unit, s.unit), b.amount,"
         " coalesce(s.total, 0) FROM balances b FULL JOIN"
-        " (SELECT account_id, unit, sum(amount) AS total FROM entries GROUP BY account_id, unit) s"
+        " (SELECT e.account_id, e.unit, sum(e.amount) AS total FROM entries e"
+        "  JOIN accounts a ON a.id = e.account_id AND a.learner_id IS NOT NULL"
+        "  GROUP BY e.account_id, e.unit) s"
         " ON s.account_id = b.account_id AND s.unit = b.unit"
         " WHERE coalesce(b.amount, 0) <> coalesce(s.total, 0)"
         " ORDER BY 1, 2 LIMIT 1",
