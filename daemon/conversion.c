@@ -5,36 +5,18 @@
 
 #include "lib/crypto.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char prepare_sql[] = "SELECT * FROM lcb_prepare_conversion($1, $2, $3, $4, $5, $6)";
 
-static void digest_field(EVP_MD_CTX *md, const char *text)
-{
-    uint32_t len = (uint32_t)strlen(text);
-    uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
-    if (EVP_DigestUpdate(md, be, sizeof be) != 1 || EVP_DigestUpdate(md, text, len) != 1)
-        abort();
-}
-
 static void conversion_digest(const struct conversion_order *order, uint8_t digest[RECORD_HASH_LEN])
 {
     char learner[24];
     snprintf(learner, sizeof learner, "%lld", (long long)order->learner_id);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        abort();
-    digest_field(md, "lcb-conversion-v1");
-    digest_field(md, learner);
-    digest_field(md, order->rule);
-    digest_field(md, order->programme);
-    if (EVP_DigestFinal_ex(md, digest, &len) != 1 || len != RECORD_HASH_LEN)
-        abort();
-    EVP_MD_CTX_free(md);
+    const char *fields[] = {"lcb-conversion-v1", learner, order->rule, order->programme};
+    ledger_digest(fields, sizeof fields / sizeof fields[0], digest);
 }
 
 int conversion_request(const struct conversion_order *order, struct ledger_request *request)

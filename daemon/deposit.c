@@ -4,7 +4,6 @@
 
 #include "lib/crypto.h"
 
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,35 +13,21 @@
 static const char prepare_sql[] =
     "SELECT * FROM lcb_prepare_deposit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-static void digest_field(EVP_MD_CTX *md, const char *text)
-{
-    uint32_t len = (uint32_t)strlen(text);
-    uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
-    if (EVP_DigestUpdate(md, be, sizeof be) != 1 || EVP_DigestUpdate(md, text, len) != 1)
-        abort();
-}
-
 static void deposit_digest(const struct deposit_outcome *outcome, uint8_t digest[RECORD_HASH_LEN])
 {
     char learner[24], evidence[2 * RECORD_HASH_LEN + 1] = "";
     snprintf(learner, sizeof learner, "%lld", (long long)outcome->learner_id);
     if (outcome->has_evidence)
         crypto_hex_encode(outcome->evidence_sha256, RECORD_HASH_LEN, evidence);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        abort();
-    digest_field(md, "lcb-deposit-v1");
-    digest_field(md, outcome->card);
-    digest_field(md, learner);
-    digest_field(md, outcome->item_kind == DEPOSIT_COURSE ? "course" : "certificate");
-    digest_field(md, outcome->item_code);
-    digest_field(md, outcome->result);
-    digest_field(md, outcome->completed_on);
-    digest_field(md, evidence);
-    if (EVP_DigestFinal_ex(md, digest, &len) != 1 || len != RECORD_HASH_LEN)
-        abort();
-    EVP_MD_CTX_free(md);
+    const char *fields[] = {"lcb-deposit-v1",
+                            outcome->card,
+                            learner,
+                            outcome->item_kind == DEPOSIT_COURSE ? "course" : "certificate",
+                            outcome->item_code,
+                            outcome->result,
+                            outcome->completed_on,
+                            evidence};
+    ledger_digest(fields, sizeof fields / sizeof fields[0], digest);
 }
 
 static char *text_param(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,8 @@
 #include "daemon/log.h"
 #include "daemon/signer.h"
 
+#include <openssl/evp.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -474,6 +476,25 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     struct ledger *ledger = arg;
     while (ledger->queued > 0 && ledger->groups_in_flight < ledger->app->cfg->db_connections)
         start_group(ledger);
+}
+
+void ledger_digest(const char *const *fields, size_t n, uint8_t digest[RECORD_HASH_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int len = 0;
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        uint32_t field_len = (uint32_t)strlen(fields[i]);
+        uint8_t be[4] = {(uint8_t)(field_len >> 24), (uint8_t)(field_len >> 16),
+                         (uint8_t)(field_len >> 8), (uint8_t)field_len};
+        if (EVP_DigestUpdate(md, be, sizeof be) != 1 ||
+            EVP_DigestUpdate(md, fields[i], field_len) != 1)
+            abort();
+    }
+    if (EVP_DigestFinal_ex(md, digest, &len) != 1 || len != RECORD_HASH_LEN)
+        abort();
+    EVP_MD_CTX_free(md);
 }
 
 struct ledger *ledger_new(struct app *app)

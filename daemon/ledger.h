@@ -47,6 +47,11 @@ struct ledger_result {
 /* results[i] answers requests[i]; valid only during the call. */
 typedef void (*ledger_done_cb)(const struct ledger_result *results, size_t n, void *arg);
 
+/* The request digest of a posting: SHA-256 over its content fields, each
+ * length-prefixed so that no two field lists collide. The first field names
+ * the kind and its version ("lcb-deposit-v1"). A replay must match it. */
+void ledger_digest(const char *const *fields, size_t n, uint8_t digest[RECORD_HASH_LEN]);
+
 struct ledger *ledger_new(struct app *app);
 /* Answers every queued posting with shutting_down. */
 void ledger_free(struct ledger *ledger);

@@ -5,33 +5,16 @@
 
 #include "lib/crypto.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char prepare_sql[] = "SELECT * FROM lcb_prepare_reversal($1, $2, $3, $4, $5)";
 
-static void digest_field(EVP_MD_CTX *md, const char *text)
-{
-    uint32_t len = (uint32_t)strlen(text);
-    uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
-    if (EVP_DigestUpdate(md, be, sizeof be) != 1 || EVP_DigestUpdate(md, text, len) != 1)
-        abort();
-}
-
 static void reversal_digest(const struct reversal_order *order, uint8_t digest[RECORD_HASH_LEN])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned int len = 0;
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        abort();
-    digest_field(md, "lcb-reversal-v1");
-    digest_field(md, order->transaction_id);
-    digest_field(md, order->reason);
-    if (EVP_DigestFinal_ex(md, digest, &len) != 1 || len != RECORD_HASH_LEN)
-        abort();
-    EVP_MD_CTX_free(md);
+    const char *fields[] = {"lcb-reversal-v1", order->transaction_id, order->reason};
+    ledger_digest(fields, sizeof fields / sizeof fields[0], digest);
 }
 
 int reversal_request(const struct reversal_order *order, struct ledger_request *request)
