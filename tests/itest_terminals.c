@@ -598,6 +598,25 @@ START_TEST(test_openssl_s_client_completes_the_handshake)
 }
 END_TEST
 
+/* A terminal's name is its id on the wire and in every tap: lcbctl refuses
+ * to issue a terminal certificate whose name is not an LCBP code, and
+ * records nothing. */
+START_TEST(test_terminal_name_must_be_a_code)
+{
+    char prefix[ITEST_PATH_MAX + 64];
+    snprintf(prefix, sizeof prefix, "%s/certs/bad-name-terminal-%d", itest_env()->dir,
+             (int)getpid());
+    long before = itest_sql_long("SELECT count(*) FROM credentials");
+    char *out = NULL;
+    int rc = itest_lcbctl(&out, "cert", "issue", "--ca-dir", itest_env()->ca_dir, "--role",
+                          "terminal", "--institution", district.branch, "--name",
+                          "front door terminal", "--out", prefix, (char *)NULL);
+    ck_assert_msg(rc != 0 && strstr(out, "invalid_code") != NULL, "lcbctl: %d %s", rc, out);
+    free(out);
+    ck_assert_int_eq(itest_sql_long("SELECT count(*) FROM credentials"), before);
+}
+END_TEST
+
 Suite *itest_terminals_suite(void)
 {
     Suite *s = suite_create("terminals");
@@ -613,6 +632,7 @@ Suite *itest_terminals_suite(void)
     tcase_add_test(lcbp, test_half_sent_frame_is_closed_after_the_frame_timeout);
     tcase_add_test(lcbp, test_revoked_and_non_terminal_certificates_refused);
     tcase_add_test(lcbp, test_openssl_s_client_completes_the_handshake);
+    tcase_add_test(lcbp, test_terminal_name_must_be_a_code);
     suite_add_tcase(s, lcbp);
     return s;
 }

@@ -61,6 +61,11 @@ bool lcbctl_args_parse(struct lcbctl_ctx *ctx, int argc, char **argv, const stru
 int lcbctl_args_int64(const char *what, const char *text, int64_t min, int64_t max, int64_t *out,
                       struct lcb_error *err);
 
+/* A code as the schema wants it (institutions, catalogue items, sessions,
+ * terminal names): 1-32 of A-Z a-z 0-9 _ . -; -1 with err "invalid_code"
+ * naming `what` otherwise. */
+int lcbctl_args_code(const char *what, const char *code, struct lcb_error *err);
+
 /* Prints "lcbctl: CODE: MESSAGE" on stderr; returns LCBCTL_EXIT_FAIL. */
 int lcbctl_fail(const struct lcb_error *err);
 /* Prints a usage error for the running command; returns LCBCTL_EXIT_USAGE. */

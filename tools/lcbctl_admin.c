@@ -19,19 +19,6 @@ static const char *const institution_kinds[] = {"district_centre",   "branch_cen
                                                 "learning_point",    "vocational_school",
                                                 "training_provider", "online_platform"};
 
-/* Institution and catalogue codes: ^[A-Za-z0-9_.-]{1,32}$, as sql/ checks. */
-static int code_check(const char *option, const char *code, struct lcb_error *err)
-{
-    size_t len = strlen(code);
-    bool ok = len >= 1 && len <= 32;
-    for (size_t i = 0; ok && i < len; i++)
-        ok = isalnum((unsigned char)code[i]) || strchr("_.-", code[i]) != NULL;
-    if (!ok)
-        return lcb_error_set(err, "invalid_code", "%s '%s' is not 1-32 of A-Z a-z 0-9 _ . -",
-                             option, code);
-    return 0;
-}
-
 static bool institution_kind_valid(const char *kind)
 {
     for (size_t i = 0; i < sizeof institution_kinds / sizeof institution_kinds[0]; i++) {
@@ -54,7 +41,7 @@ int lcbctl_admin_institution_add(struct lcbctl_ctx *ctx, int argc, char **argv)
 
     if (!lcbctl_args_parse(ctx, argc, argv, opts, 5, NULL, 0, &status))
         return status;
-    if (code_check("--code", code, &err) != 0)
+    if (lcbctl_args_code("--code", code, &err) != 0)
         return lcbctl_fail(&err);
     if (!institution_kind_valid(kind)) {
         lcb_error_set(&err, "invalid_kind",
@@ -91,7 +78,7 @@ static int catalogue_add(struct lcbctl_ctx *ctx, int argc, char **argv, const ch
     if (!lcbctl_args_parse(ctx, argc, argv, opts, 7, NULL, 0, &status))
         return status;
     /* the ranges of the catalogue table's CHECK constraints */
-    if (code_check("--code", code, &err) != 0 ||
+    if (lcbctl_args_code("--code", code, &err) != 0 ||
         lcbctl_args_int64("--credits", credits, 1, 100000, &credit_value, &err) != 0 ||
         lcbctl_args_int64("--hours-minutes", minutes, 0, 600000, &required_minutes, &err) != 0 ||
         lcbctl_args_int64("--level", level, 1, 10, &level_value, &err) != 0)

@@ -154,3 +154,15 @@ fail:
                          "%s must be a whole number from %lld to %lld, not '%s'", what,
                          (long long)min, (long long)max, text);
 }
+
+int lcbctl_args_code(const char *what, const char *code, struct lcb_error *err)
+{
+    size_t len = strlen(code);
+    bool ok = len >= 1 && len <= 32;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = isalnum((unsigned char)code[i]) || strchr("_.-", code[i]) != NULL;
+    if (!ok)
+        return lcb_error_set(err, "invalid_code", "%s '%s' is not 1-32 of A-Z a-z 0-9 _ . -",
+                             what, code);
+    return 0;
+}

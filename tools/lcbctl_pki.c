@@ -252,14 +252,8 @@ int lcbctl_pki_cert_issue(struct lcbctl_ctx *ctx, int argc, char **argv)
         return lcbctl_fail(&err);
     }
     /* A terminal's name is its id on the wire (LCBP HELLO_OK) and in every tap. */
-    if (strcmp(role, "terminal") == 0 &&
-        (strlen(name) < 1 || strlen(name) > 32 ||
-         strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
-             strlen(name))) {
-        lcb_error_set(&err, "invalid_name",
-                      "a terminal's name is 1-32 letters, digits, '_', '.' or '-'");
+    if (strcmp(role, "terminal") == 0 && lcbctl_args_code("a terminal's --name", name, &err) != 0)
         return lcbctl_fail(&err);
-    }
     if (lcbctl_args_int64("--days", days_text ? days_text : DEFAULT_DAYS, 1, 3650, &days, &err) !=
         0)
         return lcbctl_fail(&err);

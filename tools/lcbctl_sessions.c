@@ -9,19 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Session and course codes: ^[A-Za-z0-9_.-]{1,32}$, as sql/ checks. */
-static int session_code_check(const char *option, const char *code, struct lcb_error *err)
-{
-    size_t len = strlen(code);
-    bool ok = len >= 1 && len <= 32;
-    for (size_t i = 0; ok && i < len; i++)
-        ok = isalnum((unsigned char)code[i]) || strchr("_.-", code[i]) != NULL;
-    if (!ok)
-        return lcb_error_set(err, "invalid_code", "%s '%s' is not 1-32 of A-Z a-z 0-9 _ . -",
-                             option, code);
-    return 0;
-}
-
 int lcbctl_sessions_add(struct lcbctl_ctx *ctx, int argc, char **argv)
 {
     const char *code = NULL, *course = NULL, *title = NULL, *starts = NULL, *ends = NULL;
@@ -35,8 +22,8 @@ int lcbctl_sessions_add(struct lcbctl_ctx *ctx, int argc, char **argv)
 
     if (!lcbctl_args_parse(ctx, argc, argv, opts, 5, NULL, 0, &status))
         return status;
-    if (session_code_check("--code", code, &err) != 0 ||
-        session_code_check("--course", course, &err) != 0)
+    if (lcbctl_args_code("--code", code, &err) != 0 ||
+        lcbctl_args_code("--course", course, &err) != 0)
         return lcbctl_fail(&err);
     if (strlen(title) < 1 || strlen(title) > 200) {
         lcb_error_set(&err, "invalid_argument", "--title must be 1 to 200 characters");
@@ -61,7 +48,7 @@ int lcbctl_sessions_list(struct lcbctl_ctx *ctx, int argc, char **argv)
 
     if (!lcbctl_args_parse(ctx, argc, argv, opts, 1, NULL, 0, &status))
         return status;
-    if (institution != NULL && session_code_check("--institution", institution, &err) != 0)
+    if (institution != NULL && lcbctl_args_code("--institution", institution, &err) != 0)
         return lcbctl_fail(&err);
     if ((conn = lcbctl_db_connect(ctx, &err)) == NULL)
         return lcbctl_fail(&err);
