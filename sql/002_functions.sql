@@ -268,56 +268,8 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- A deposit: an institution certifies an outcome of its own catalogue for a
--- learner (by card or id); the credits move from its account to the learner's.
-CREATE FUNCTION lcb_prepare_deposit(p_institution_id bigint, p_key text, p_digest bytea,
-                                    p_card text, p_learner_id bigint, p_item_code text,
-                                    p_item_kind text, p_result text, p_completed_on date,
-                                    p_evidence bytea) RETURNS lcb_prepared
-LANGUAGE plpgsql AS $$
-DECLARE
-    answer lcb_prepared := lcb_replay(p_institution_id, p_key, p_digest);
-    learner bigint := p_learner_id;
-    refusal lcb_prepared;
-    item catalogue;
-    issuer bigint;
-BEGIN
-    IF NOT (answer IS NULL) THEN
-        RETURN answer;
-    END IF;
-    IF p_card IS NOT NULL THEN
-        refusal := lcb_card_refusal(p_card);
-        IF NOT (refusal IS NULL) THEN
-            RETURN refusal;
-        END IF;
-        SELECT learner_id INTO learner FROM cards WHERE number = p_card;
-    ELSIF NOT EXISTS (SELECT 1 FROM learners WHERE id = learner) THEN
-        RETURN lcb_refusal('learner_not_found', 'no learner ' || p_learner_id);
-    END IF;
-    SELECT * INTO item FROM catalogue WHERE code = p_item_code;
-    IF NOT FOUND OR item.kind <> p_item_kind THEN
-        RETURN lcb_refusal(p_item_kind || '_not_found', 'no ' || p_item_kind || ' with code ' || p_item_code);
-    END IF;
-    IF item.institution_id <> p_institution_id THEN
-        RETURN lcb_refusal(p_item_kind || '_not_owned',
-                           p_item_kind || ' ' || p_item_code || ' belongs to another institution');
-    END IF;
-    answer := lcb_lock_chain_for(learner, p_institution_id, p_key, p_digest);
-    IF lcb_is_final(answer) THEN
-        RETURN answer;
-    END IF;
-    SELECT a.id INTO issuer FROM accounts a WHERE a.institution_id = p_institution_id;
-    answer.kind := 'deposit';
-    answer.item_code := p_item_code;
-    answer.result := p_result;
-    answer.completed_on := p_completed_on;
-    answer.evidence_sha256 := p_evidence;
-    answer.reason := '';
-    answer.accounts := ARRAY[issuer, answer.chain_account];
-    answer.units := ARRAY[item.unit, item.unit];
-    answer.amounts := ARRAY[-item.credit_value, item.credit_value];
-    RETURN answer;
-END $$;
+-- lcb_prepare_deposit, the first posting kind, is defined in 004 with the
+-- certificate recognition rules it consults.
 
 -- Second half: appends one signed transaction. The chain head must still be
 -- where the caller read it; several lcbd processes may share the database.

@@ -242,10 +242,13 @@ LANGUAGE sql STABLE AS $$
           AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses = t.id))
 $$;
 
--- As in 002, plus: a certificate whose result level has a recognition rule in
--- force deposits the rule's credit value, and the transaction's reason names
--- the rule ("recognition:CODE/RESULT@VERSION"). Courses are unchanged.
-CREATE OR REPLACE FUNCTION lcb_prepare_deposit(p_institution_id bigint, p_key text, p_digest bytea,
+-- A deposit: an institution certifies an outcome of its own catalogue for a
+-- learner (by card or id); the credits move from its account to the
+-- learner's. A course deposits its catalogue value, once per learner; a
+-- certificate whose result level has a recognition rule in force deposits
+-- the rule's value, and the transaction's reason names the rule
+-- ("recognition:CODE/RESULT@VERSION").
+CREATE FUNCTION lcb_prepare_deposit(p_institution_id bigint, p_key text, p_digest bytea,
                                                p_card text, p_learner_id bigint, p_item_code text,
                                                p_item_kind text, p_result text, p_completed_on date,
                                                p_evidence bytea) RETURNS lcb_prepared
