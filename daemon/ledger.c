@@ -1,15 +1,19 @@
 /* Group commit; see ledger.h. A group is one database transaction:
  * BEGIN, then per posting its lcb_prepare_* function and lcb_append,
  * then COMMIT; only after COMMIT succeeds does any outcome of the group get
- * its answer. If any statement of a group fails, the group is rolled back
- * and its outcomes are retried one transaction each ("solo"), so one
- * outcome's trouble never sinks the others. A broken connection answers
- * every unfinished outcome with database_unavailable: not acknowledged,
- * safe to retry with the same idempotency key. */
+ * its answer. A group of postings whose kind has a batch_sql ("batched")
+ * needs four statements whatever its size: BEGIN, every prepare in one
+ * statement, every append in one lcb_append_many, COMMIT. If any statement
+ * of a group fails, the group is rolled back and its outcomes are retried
+ * one transaction each ("solo"), so one outcome's trouble never sinks the
+ * others. A broken connection answers every unfinished outcome with
+ * database_unavailable: not acknowledged, safe to retry with the same
+ * idempotency key. */
 #include "daemon/ledger.h"
 
 #include "daemon/db.h"
 #include "daemon/posting.h"
+#include "daemon/posting_batch.h"
 #include "daemon/log.h"
 #include "daemon/signer.h"
 
@@ -37,7 +41,10 @@ struct pending {
     struct ledger_result tentative; /* answered only once committed */
 };
 
-enum group_step { STEP_REGISTER_KEY, STEP_BEGIN, STEP_PREPARE, STEP_APPEND, STEP_COMMIT, STEP_ROLLBACK };
+enum group_step {
+    STEP_REGISTER_KEY, STEP_BEGIN, STEP_PREPARE, STEP_APPEND, STEP_PREPARE_BATCH, STEP_APPEND_BATCH,
+    STEP_COMMIT, STEP_ROLLBACK
+};
 
 struct group {
     struct ledger *ledger;
@@ -48,6 +55,11 @@ struct group {
     size_t solo_first; /* in solo mode: first member of the current transaction */
     bool solo;
     int solo_attempts;
+    /* Batched: one posting per lock key, prepared and appended together
+     * until a failure sends the group solo. batch_signed[i] is member i's
+     * signed transaction. */
+    bool batched;
+    struct posting_signed *batch_signed;
     enum group_step step;
     struct posting_signed signed_tx;
     struct posting_params params;
@@ -118,6 +130,7 @@ static void group_free(struct group *g)
         event_free(g->settle_timer);
     ledger->groups_in_flight--;
     ledger->in_groups -= g->n;
+    free(g->batch_signed);
     free(g->members);
     free(g);
     event_active(ledger->kick, EV_TIMEOUT, 0);
@@ -171,17 +184,26 @@ static void group_next(struct group *g)
         group_prepare_current(g);
 }
 
+static void group_fail(struct group *g, const char *why)
+{
+    snprintf(g->failure, sizeof g->failure, "%s", why);
+    group_send(g, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+}
+
 static void on_prepared(struct group *g, const PGresult *res)
 {
     struct pending *p = g->members[g->cursor];
     enum posting_verdict verdict;
     struct lcb_error err;
     lcb_error_clear(&err);
-    if (posting_read_prepared(res, request_of(p), g->ledger->app->signer, &verdict, &g->signed_tx,
+    if (PQntuples(res) != 1) {
+        group_fail(g, "a prepare function did not answer one row");
+        return;
+    }
+    if (posting_read_prepared(res, 0, request_of(p), g->ledger->app->signer, &verdict, &g->signed_tx,
                               &p->tentative, &err) != 0) {
         log_error("ledger: %s: %s", err.code, err.message);
-        snprintf(g->failure, sizeof g->failure, "%s", err.message);
-        group_send(g, STEP_ROLLBACK, "ROLLBACK", 0, NULL);
+        group_fail(g, err.message);
         return;
     }
     if (verdict != POSTING_APPEND) {
@@ -190,6 +212,86 @@ static void on_prepared(struct group *g, const PGresult *res)
     }
     posting_append_params(&g->signed_tx, request_of(p)->digest, &g->params);
     group_send(g, STEP_APPEND, POSTING_APPEND_SQL, POSTING_APPEND_NPARAMS, g->params.values);
+}
+
+/* Every member's prepare in one statement: batch_sql with parameter k of
+ * every member as one array (members are in lock order). */
+static void group_prepare_batch(struct group *g)
+{
+    const struct ledger_request **requests = malloc(g->n * sizeof *requests);
+    struct posting_arrays arrays;
+    if (requests == NULL) {
+        group_fail(g, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < g->n; i++)
+        requests[i] = request_of(g->members[i]);
+    if (posting_prepare_arrays(requests, g->n, &arrays) != 0) {
+        free(requests);
+        group_fail(g, "the group's prepare parameters could not be built");
+        return;
+    }
+    /* libpq copies the parameters into its output buffer at once. */
+    group_send(g, STEP_PREPARE_BATCH, requests[0]->batch_sql, arrays.n,
+               (const char *const *)arrays.values);
+    posting_arrays_free(&arrays);
+    free(requests);
+}
+
+/* Reads every member's prepared row, signs the fresh ones and appends them
+ * all with lcb_append_many. Members refused or answered as replays are
+ * part of the transaction too: their answers wait for its COMMIT. */
+static void on_prepared_batch(struct group *g, const PGresult *res)
+{
+    if (PQntuples(res) != (int)g->n) {
+        group_fail(g, "a batched prepare did not answer one row per posting");
+        return;
+    }
+    const struct posting_signed **appends = malloc(g->n * sizeof *appends);
+    const uint8_t **digests = malloc(g->n * sizeof *digests);
+    if (appends == NULL || digests == NULL) {
+        free(appends);
+        free(digests);
+        group_fail(g, "out of memory");
+        return;
+    }
+    size_t n_appends = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        struct pending *p = g->members[i];
+        enum posting_verdict verdict;
+        struct lcb_error err;
+        lcb_error_clear(&err);
+        if (posting_read_prepared(res, (int)i, request_of(p), g->ledger->app->signer, &verdict,
+                                  &g->batch_signed[i], &p->tentative, &err) != 0) {
+            log_error("ledger: %s: %s", err.code, err.message);
+            free(appends);
+            free(digests);
+            group_fail(g, err.message);
+            return;
+        }
+        if (verdict == POSTING_APPEND) {
+            appends[n_appends] = &g->batch_signed[i];
+            digests[n_appends++] = request_of(p)->digest;
+        }
+    }
+    g->cursor = g->n; /* every member belongs to this transaction */
+    if (n_appends == 0) {
+        free(appends);
+        free(digests);
+        group_send(g, STEP_COMMIT, "COMMIT", 0, NULL);
+        return;
+    }
+    struct posting_arrays arrays;
+    int built = posting_append_arrays(appends, digests, n_appends, &arrays);
+    free(appends);
+    free(digests);
+    if (built != 0) {
+        group_fail(g, "the group's append parameters could not be built");
+        return;
+    }
+    group_send(g, STEP_APPEND_BATCH, POSTING_APPEND_MANY_SQL, arrays.n,
+               (const char *const *)arrays.values);
+    posting_arrays_free(&arrays);
 }
 
 /* COMMIT returned: the members of this transaction may now be answered. */
@@ -279,13 +381,22 @@ static void on_statement(struct db_conn *conn, const PGresult *res, void *arg)
         group_begin(g);
         return;
     case STEP_BEGIN:
-        group_prepare_current(g);
+        if (g->batched && !g->solo)
+            group_prepare_batch(g);
+        else
+            group_prepare_current(g);
         return;
     case STEP_PREPARE:
         on_prepared(g, res);
         return;
     case STEP_APPEND:
         group_next(g);
+        return;
+    case STEP_PREPARE_BATCH:
+        on_prepared_batch(g, res);
+        return;
+    case STEP_APPEND_BATCH:
+        group_send(g, STEP_COMMIT, "COMMIT", 0, NULL);
         return;
     case STEP_COMMIT:
         group_committed(g);
@@ -442,26 +553,70 @@ static void on_connection(struct db_conn *conn, void *arg)
                2, values);
 }
 
+static bool lock_key_taken(struct pending *const *members, size_t n, const char *lock_key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(request_of(members[i])->lock_key, lock_key) == 0)
+            return true;
+    return false;
+}
+
+/* Takes up to max postings off the queue into members. A batched group
+ * takes the postings of the head's batch_sql, at most one per lock key:
+ * the others stay queued, in order, for a later group that sees this one's
+ * appends. Otherwise the head's postings are taken as they come. */
+static size_t take_members(struct ledger *ledger, struct pending **members, size_t max,
+                           bool *batched)
+{
+    const char *batch_sql = request_of(ledger->queue_head)->batch_sql;
+    *batched = batch_sql != NULL;
+    size_t n = 0, looked = 0;
+    struct pending *prev = NULL, *p = ledger->queue_head;
+    while (p != NULL && n < max && looked++ < 4 * max) {
+        const struct ledger_request *request = request_of(p);
+        struct pending *next = p->next;
+        if (*batched && request->batch_sql != batch_sql)
+            break; /* keep the queue's order across kinds */
+        if (*batched && lock_key_taken(members, n, request->lock_key)) {
+            prev = p;
+            p = next;
+            continue;
+        }
+        members[n++] = p;
+        if (prev != NULL)
+            prev->next = next;
+        else
+            ledger->queue_head = next;
+        if (ledger->queue_tail == p)
+            ledger->queue_tail = prev;
+        p->next = NULL;
+        p = next;
+    }
+    return n;
+}
+
 static void start_group(struct ledger *ledger)
 {
-    size_t n = ledger->queued;
-    if (n > (size_t)ledger->app->cfg->group_commit_max)
-        n = (size_t)ledger->app->cfg->group_commit_max;
+    size_t max = ledger->queued;
+    if (max > (size_t)ledger->app->cfg->group_commit_max)
+        max = (size_t)ledger->app->cfg->group_commit_max;
     struct group *g = calloc(1, sizeof *g);
-    struct pending **members = calloc(n, sizeof *members);
+    struct pending **members = calloc(max, sizeof *members);
     if (g == NULL || members == NULL) {
         log_error("ledger: out of memory");
         abort();
     }
     g->ledger = ledger;
     g->members = members;
-    g->n = n;
-    for (size_t i = 0; i < n; i++) {
-        members[i] = ledger->queue_head;
-        ledger->queue_head = members[i]->next;
+    g->n = take_members(ledger, members, max, &g->batched);
+    size_t n = g->n;
+    if (g->batched) {
+        g->batch_signed = calloc(n, sizeof *g->batch_signed);
+        if (g->batch_signed == NULL) {
+            log_error("ledger: out of memory");
+            abort();
+        }
     }
-    if (ledger->queue_head == NULL)
-        ledger->queue_tail = NULL;
     ledger->queued -= n;
     ledger->in_groups += n;
     ledger->groups_in_flight++;

@@ -26,6 +26,12 @@ struct ledger_request {
     char lock_key[48];
     /* "SELECT * FROM lcb_prepare_...($1, ...)": a static string. */
     const char *prepare_sql;
+    /* The same prepare for a whole commit group in one statement, or NULL
+     * for kinds that must be prepared one at a time: takes parameter k of
+     * every posting as one array and answers one row per posting, in
+     * order. Postings with a batch_sql are grouped with distinct lock keys
+     * only, since none of them sees the others' appends. */
+    const char *batch_sql;
     int nparams;
     /* Text parameters of prepare_sql (NULL is SQL NULL), malloc'd; the
      * ledger frees them once the posting is answered. */

@@ -43,17 +43,17 @@ static const char *params_bytea(struct posting_params *params, const uint8_t *by
     return params_add(params, "\\x%s", hex);
 }
 
-static int column_bytea(const PGresult *res, int col, uint8_t *out, size_t len)
+static int column_bytea(const PGresult *res, int row, int col, uint8_t *out, size_t len)
 {
-    const char *text = PQgetvalue(res, 0, col);
+    const char *text = PQgetvalue(res, row, col);
     if (strncmp(text, "\\x", 2) != 0 || strlen(text) != 2 + 2 * len)
         return -1;
     return crypto_hex_decode(text + 2, out, len);
 }
 
-static int column_text(const PGresult *res, int col, char *out, size_t cap)
+static int column_text(const PGresult *res, int row, int col, char *out, size_t cap)
 {
-    const char *text = PQgetisnull(res, 0, col) ? "" : PQgetvalue(res, 0, col);
+    const char *text = PQgetisnull(res, row, col) ? "" : PQgetvalue(res, row, col);
     if (strlen(text) >= cap)
         return -1;
     memcpy(out, text, strlen(text) + 1);
@@ -82,14 +82,14 @@ static int array_items(const char *literal, char items[][24], size_t max, size_t
     return 0;
 }
 
-static int read_entries(const PGresult *res, struct record *r, struct lcb_error *err)
+static int read_entries(const PGresult *res, int row, struct record *r, struct lcb_error *err)
 {
     char accounts[RECORD_MAX_ENTRIES][24], units[RECORD_MAX_ENTRIES][24],
         amounts[RECORD_MAX_ENTRIES][24];
     size_t na, nu, nm;
-    if (array_items(PQgetvalue(res, 0, COL_ACCOUNTS), accounts, RECORD_MAX_ENTRIES, &na) != 0 ||
-        array_items(PQgetvalue(res, 0, COL_UNITS), units, RECORD_MAX_ENTRIES, &nu) != 0 ||
-        array_items(PQgetvalue(res, 0, COL_AMOUNTS), amounts, RECORD_MAX_ENTRIES, &nm) != 0 ||
+    if (array_items(PQgetvalue(res, row, COL_ACCOUNTS), accounts, RECORD_MAX_ENTRIES, &na) != 0 ||
+        array_items(PQgetvalue(res, row, COL_UNITS), units, RECORD_MAX_ENTRIES, &nu) != 0 ||
+        array_items(PQgetvalue(res, row, COL_AMOUNTS), amounts, RECORD_MAX_ENTRIES, &nm) != 0 ||
         na != nu || na != nm || na == 0)
         return lcb_error_set(err, "internal_error", "a prepared posting has malformed entries");
     r->n_entries = na;
@@ -111,69 +111,70 @@ static void new_transaction_id(uint8_t id[RECORD_ID_LEN])
     id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
 }
 
-static int build_record(const PGresult *res, const struct ledger_request *request,
+static int build_record(const PGresult *res, int row, const struct ledger_request *request,
                         const char *key_id, struct record *r, struct lcb_error *err)
 {
     memset(r, 0, sizeof *r);
     new_transaction_id(r->id);
-    if (record_kind_parse(PQgetvalue(res, 0, COL_KIND), &r->kind) != 0)
+    if (record_kind_parse(PQgetvalue(res, row, COL_KIND), &r->kind) != 0)
         return lcb_error_set(err, "internal_error", "a prepared posting has no kind");
-    r->chain_account_id = strtoll(PQgetvalue(res, 0, COL_CHAIN_ACCOUNT), NULL, 10);
-    r->chain_seq = strtoll(PQgetvalue(res, 0, COL_HEAD_SEQ), NULL, 10) + 1;
+    r->chain_account_id = strtoll(PQgetvalue(res, row, COL_CHAIN_ACCOUNT), NULL, 10);
+    r->chain_seq = strtoll(PQgetvalue(res, row, COL_HEAD_SEQ), NULL, 10) + 1;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     r->created_at_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
     r->institution_id = request->institution_id;
     snprintf(r->idempotency_key, sizeof r->idempotency_key, "%s", request->idempotency_key);
     snprintf(r->key_id, sizeof r->key_id, "%s", key_id);
-    if (column_text(res, COL_ITEM_CODE, r->item_code, sizeof r->item_code) != 0 ||
-        column_text(res, COL_RESULT, r->result, sizeof r->result) != 0 ||
-        column_text(res, COL_COMPLETED_ON, r->completed_on, sizeof r->completed_on) != 0 ||
-        column_text(res, COL_REASON, r->reason, sizeof r->reason) != 0 ||
-        column_bytea(res, COL_HEAD_HASH, r->prev_hash, RECORD_HASH_LEN) != 0)
+    if (column_text(res, row, COL_ITEM_CODE, r->item_code, sizeof r->item_code) != 0 ||
+        column_text(res, row, COL_RESULT, r->result, sizeof r->result) != 0 ||
+        column_text(res, row, COL_COMPLETED_ON, r->completed_on, sizeof r->completed_on) != 0 ||
+        column_text(res, row, COL_REASON, r->reason, sizeof r->reason) != 0 ||
+        column_bytea(res, row, COL_HEAD_HASH, r->prev_hash, RECORD_HASH_LEN) != 0)
         return lcb_error_set(err, "internal_error", "a prepared posting has a bad field");
-    r->has_evidence = !PQgetisnull(res, 0, COL_EVIDENCE);
-    if (r->has_evidence && column_bytea(res, COL_EVIDENCE, r->evidence_sha256, RECORD_HASH_LEN) != 0)
+    r->has_evidence = !PQgetisnull(res, row, COL_EVIDENCE);
+    if (r->has_evidence && column_bytea(res, row, COL_EVIDENCE, r->evidence_sha256, RECORD_HASH_LEN) != 0)
         return lcb_error_set(err, "internal_error", "a prepared posting has bad evidence");
-    r->has_reverses = !PQgetisnull(res, 0, COL_REVERSES);
-    if (r->has_reverses && record_uuid_parse(PQgetvalue(res, 0, COL_REVERSES), r->reverses) != 0)
+    r->has_reverses = !PQgetisnull(res, row, COL_REVERSES);
+    if (r->has_reverses && record_uuid_parse(PQgetvalue(res, row, COL_REVERSES), r->reverses) != 0)
         return lcb_error_set(err, "internal_error", "a prepared posting reverses a bad id");
-    return read_entries(res, r, err);
+    return read_entries(res, row, r, err);
 }
 
-static int read_duplicate(const PGresult *res, struct ledger_result *result, struct lcb_error *err)
+static int read_duplicate(const PGresult *res, int row, struct ledger_result *result,
+                          struct lcb_error *err)
 {
     uint8_t hash[RECORD_HASH_LEN];
-    if (column_bytea(res, COL_DUPLICATE_HASH, hash, sizeof hash) != 0)
+    if (column_bytea(res, row, COL_DUPLICATE_HASH, hash, sizeof hash) != 0)
         return lcb_error_set(err, "internal_error", "bad stored hash");
     result->status = LEDGER_DUPLICATE;
     snprintf(result->transaction_id, sizeof result->transaction_id, "%s",
-             PQgetvalue(res, 0, COL_DUPLICATE_ID));
+             PQgetvalue(res, row, COL_DUPLICATE_ID));
     crypto_hex_encode(hash, sizeof hash, result->hash_hex);
     return 0;
 }
 
-int posting_read_prepared(const PGresult *res, const struct ledger_request *request,
+int posting_read_prepared(const PGresult *res, int row, const struct ledger_request *request,
                           struct signer *signer, enum posting_verdict *verdict,
                           struct posting_signed *signed_tx, struct ledger_result *result,
                           struct lcb_error *err)
 {
     memset(result, 0, sizeof *result);
-    if (PQntuples(res) != 1 || PQnfields(res) != PREPARED_COLUMNS)
+    if (row < 0 || row >= PQntuples(res) || PQnfields(res) != PREPARED_COLUMNS)
         return lcb_error_set(err, "internal_error", "a prepare function returned an unexpected shape");
-    if (!PQgetisnull(res, 0, COL_ERROR_CODE)) {
+    if (!PQgetisnull(res, row, COL_ERROR_CODE)) {
         *verdict = POSTING_REFUSED;
         result->status = LEDGER_REJECTED;
-        lcb_error_set(&result->error, PQgetvalue(res, 0, COL_ERROR_CODE), "%s",
-                      PQgetvalue(res, 0, COL_ERROR_MESSAGE));
+        lcb_error_set(&result->error, PQgetvalue(res, row, COL_ERROR_CODE), "%s",
+                      PQgetvalue(res, row, COL_ERROR_MESSAGE));
         return 0;
     }
-    if (!PQgetisnull(res, 0, COL_DUPLICATE_ID)) {
+    if (!PQgetisnull(res, row, COL_DUPLICATE_ID)) {
         *verdict = POSTING_DUPLICATE;
-        return read_duplicate(res, result, err);
+        return read_duplicate(res, row, result, err);
     }
     struct record *r = &signed_tx->record;
-    if (build_record(res, request, signer_key_id(signer), r, err) != 0 ||
+    if (build_record(res, row, request, signer_key_id(signer), r, err) != 0 ||
         record_check_balanced(r, err) != 0 || record_hash(r, signed_tx->hash, err) != 0 ||
         signer_sign(signer, signed_tx->hash, signed_tx->signature, err) != 0)
         return -1;

@@ -31,11 +31,11 @@ struct posting_signed {
 
 enum posting_verdict { POSTING_APPEND, POSTING_DUPLICATE, POSTING_REFUSED };
 
-/* Reads prepare's one row. On POSTING_APPEND fills signed_tx (and result
+/* Reads row `row` of what prepare answered. On POSTING_APPEND fills signed_tx (and result
  * with the new transaction's id and hash); on DUPLICATE fills result with
  * the original; on REFUSED fills result->error. Returns -1 with err when the
  * row is not what sql/ promises. */
-int posting_read_prepared(const PGresult *res, const struct ledger_request *request,
+int posting_read_prepared(const PGresult *res, int row, const struct ledger_request *request,
                           struct signer *signer, enum posting_verdict *verdict,
                           struct posting_signed *signed_tx, struct ledger_result *result,
                           struct lcb_error *err);

@@ -245,6 +245,80 @@ START_TEST(test_mixed_batch_answers_each_item)
 }
 END_TEST
 
+/* One request, several groups' worth of trouble: keys that need quoting in
+ * the batched statements, two postings to one card, and one card's learner
+ * named by id as well as by card (two lock keys, one chain). Each posting is
+ * recorded once, with its exact key, in chain order, and a replay of the
+ * whole request answers every one as a duplicate of itself. */
+START_TEST(test_group_keeps_each_posting_apart)
+{
+    char base[ITEST_CODE_MAX], keys[5][ITEST_CODE_MAX + 16], courses[3][ITEST_CODE_MAX];
+    itest_unique(base, "q");
+    /* JSON text of the keys; the keys themselves are base"0\,{NULL} etc. */
+    for (int i = 0; i < 5; i++)
+        snprintf(keys[i], sizeof keys[i], "%s\\\"%d\\\\,{NULL} x", base, i);
+    for (int i = 0; i < 3; i++)
+        fresh_course(courses[i]);
+    const char *card_a = district.cards[1], *card_b = district.cards[2];
+    char learner_b[24];
+    snprintf(learner_b, sizeof learner_b, "%lld", district.learner_ids[2]);
+    char *items[5] = {
+        outcome_json(keys[0], card_a, courses[0], "2026-04-01"),
+        outcome_json(keys[1], card_a, courses[1], "2026-04-01"),
+        outcome_json(keys[2], card_b, courses[0], "2026-04-01"),
+        NULL,
+        outcome_json(keys[4], card_a, courses[2], "2026-04-01"),
+    };
+    ck_assert(asprintf(&items[3],
+                       "{\"idempotency_key\": \"%s\", \"learner\": %s, \"course\": \"%s\", "
+                       "\"result\": \"pass\", \"completed_on\": \"2026-04-01\"}",
+                       keys[3], learner_b, courses[1]) > 0);
+    char *joined;
+    ck_assert(asprintf(&joined, "%s,%s,%s,%s,%s", items[0], items[1], items[2], items[3],
+                       items[4]) > 0);
+    long size = ledger_size();
+    int status;
+    json_t *first = post_outcomes(district.school_cert, joined, &status);
+    ck_assert_int_eq(status, 200);
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(strcmp(status_at(first, (size_t)i), "posted") == 0, "item %d: %s %s", i,
+                      status_at(first, (size_t)i), error_code_at(first, (size_t)i));
+    ck_assert_int_eq(ledger_size(), size + 5 * 1000000 + 10);
+    for (int i = 0; i < 5; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM transactions WHERE id = '%s' "
+                 "AND idempotency_key = '%s\"%d\\,{NULL} x'",
+                 json_string_value(json_object_get(result_at(first, (size_t)i), "transaction_id")),
+                 base, i);
+        ck_assert_msg(itest_sql_long(sql) == 1, "item %d is not stored under its exact key", i);
+    }
+    /* Both chains are gapless: head_seq equals the number of records. */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM accounts a JOIN cards c ON c.learner_id = a.learner_id "
+             "WHERE c.number IN ('%s', '%s') AND a.head_seq = "
+             "(SELECT count(*) FROM transactions t WHERE t.chain_account_id = a.id)",
+             card_a, card_b);
+    ck_assert_int_eq(itest_sql_long(sql), 2);
+
+    json_t *replay = post_outcomes(district.school_cert, joined, &status);
+    ck_assert_int_eq(status, 200);
+    for (int i = 0; i < 5; i++) {
+        ck_assert_str_eq(status_at(replay, (size_t)i), "duplicate");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(result_at(replay, (size_t)i), "transaction_id")),
+            json_string_value(json_object_get(result_at(first, (size_t)i), "transaction_id")));
+    }
+    ck_assert_int_eq(ledger_size(), size + 5 * 1000000 + 10);
+    json_decref(first);
+    json_decref(replay);
+    for (int i = 0; i < 5; i++)
+        free(items[i]);
+    free(joined);
+}
+END_TEST
+
 START_TEST(test_bad_items_have_codes_and_change_nothing)
 {
     static const struct {
@@ -255,6 +329,9 @@ START_TEST(test_bad_items_have_codes_and_change_nothing)
         {"{\"idempotency_key\": \"x1\", \"card\": \"%s\", \"course\": \"%s\", \"result\": \"\", \"completed_on\": \"2026-01-01\"}", "invalid_result"},
         {"{\"idempotency_key\": \"x2\", \"card\": \"%s\", \"course\": \"%s\", \"result\": \"p\", \"completed_on\": \"2999-01-01\"}", "invalid_date"},
         {"{\"idempotency_key\": \"x3\", \"card\": \"%s\", \"course\": \"%s\", \"result\": \"p\", \"completed_on\": \"01/02/2026\"}", "invalid_date"},
+        /* Found by tests/fuzz/fuzz_json.c: sscanf alone took a sign or a space. */
+        {"{\"idempotency_key\": \"x3s\", \"card\": \"%s\", \"course\": \"%s\", \"result\": \"p\", \"completed_on\": \"2026- 1-01\"}", "invalid_date"},
+        {"{\"idempotency_key\": \"x3p\", \"card\": \"%s\", \"course\": \"%s\", \"result\": \"p\", \"completed_on\": \"2026-+1-01\"}", "invalid_date"},
         {"{\"idempotency_key\": \"x4\", \"card\": \"%s\", \"course\": \"%s\", \"result\": \"p\", \"completed_on\": \"2026-01-01\", \"credits\": 5}", "unknown_field"},
         {"{\"idempotency_key\": \"x5\", \"card\": \"%s\", \"course\": \"%s\", \"result\": \"p\", \"completed_on\": \"2026-01-01\", \"evidence_sha256\": \"abc\"}", "invalid_evidence"},
         {"{\"idempotency_key\": \"x6\", \"card\": \"%s\", \"certificate\": \"%s\", \"course\": \"C\", \"result\": \"p\", \"completed_on\": \"2026-01-01\"}", "invalid_outcome"},
@@ -669,6 +746,7 @@ Suite *itest_outcomes_suite(void)
     tcase_add_test(posting, test_post_replay_and_conflicting_replay);
     tcase_add_test(posting, test_transaction_is_double_entry_and_chained);
     tcase_add_test(posting, test_mixed_batch_answers_each_item);
+    tcase_add_test(posting, test_group_keeps_each_posting_apart);
     tcase_add_test(posting, test_bad_items_have_codes_and_change_nothing);
     tcase_add_test(posting, test_bad_documents_get_400);
     tcase_add_test(posting, test_authority_refusals);
