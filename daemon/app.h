@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct balances;
 struct db_pool;
 struct ledger;
 struct signer;
@@ -26,6 +27,7 @@ struct app {
     struct db_pool *db;
     struct signer *signer;
     struct ledger *ledger;
+    struct balances *balances; /* card terminals' balance inquiries */
     uint8_t id_secret[64];
     size_t id_secret_len;
     struct app_counters counters;

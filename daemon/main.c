@@ -3,6 +3,7 @@
  * SIGTERM. Shutdown stops accepting, lets every request in flight finish
  * (so whatever was acknowledged is committed), then frees everything. */
 #include "daemon/app.h"
+#include "daemon/balances.h"
 #include "daemon/config.h"
 #include "daemon/db.h"
 #include "daemon/http.h"
@@ -130,7 +131,8 @@ static int start_services(struct daemon_state *st, struct lcb_error *err)
     app->db = db_pool_new(app->base, st->cfg.db_conninfo, st->cfg.db_connections,
                           st->cfg.request_timeout_s);
     app->ledger = ledger_new(app);
-    if (app->db == NULL || app->ledger == NULL)
+    app->balances = balances_new(app);
+    if (app->db == NULL || app->ledger == NULL || app->balances == NULL)
         return lcb_error_set(err, "internal_error", "out of memory");
     st->http = http_server_new(app, st->tls, err);
     if (st->http == NULL)
@@ -166,6 +168,7 @@ static void stop_services(struct daemon_state *st)
     /* The ledger and the pool answer what they still hold, through the
      * listeners: free them first. */
     ledger_free(app->ledger);
+    balances_free(app->balances);
     revocations_free(st->revocations);
     db_pool_free(app->db);
     terminal_listener_free(st->terminals);

@@ -3,6 +3,7 @@
  * centre's own courses through the ledger. Every answer is sent only after
  * what it reports was committed. Error codes are SPEC.md's. */
 #include "daemon/attendance.h"
+#include "daemon/balances.h"
 #include "daemon/db.h"
 #include "daemon/deposit.h"
 #include "daemon/terminal.h"
@@ -183,28 +184,19 @@ static void handle_upload(struct terminal *t, const struct lcbp_message *msg)
     free(taps);
 }
 
-static const char balance_sql[] =
-    "SELECT r.error_code, r.error_message, b.unit, b.amount, u.scale "
-    "FROM lcb_card_refusal($1) r "
-    "LEFT JOIN cards c ON c.number = $1 AND r.error_code IS NULL "
-    "LEFT JOIN accounts a ON a.learner_id = c.learner_id "
-    "LEFT JOIN balances b ON b.account_id = a.id "
-    "LEFT JOIN units u ON u.code = b.unit "
-    "ORDER BY b.unit";
-
-static void display_balances(struct lcbp_message *ok, const PGresult *res)
+static void display_balances(struct lcbp_message *ok, const struct balance_answer *answer)
 {
     size_t used = 0;
-    for (int row = 0; row < (int)ok->n_balances; row++) {
-        long long amount = ok->balances[row].amount, scale = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+    for (size_t i = 0; i < ok->n_balances; i++) {
+        long long amount = ok->balances[i].amount;
         if (amount == 0)
             continue;
         char item[48];
-        if (scale == 100)
-            snprintf(item, sizeof item, "%s%s %lld.%02lld", used ? " " : "", ok->balances[row].unit,
+        if (answer->lines[i].scale == 100)
+            snprintf(item, sizeof item, "%s%s %lld.%02lld", used ? " " : "", ok->balances[i].unit,
                      amount / 100, llabs(amount % 100));
         else
-            snprintf(item, sizeof item, "%s%s %lld", used ? " " : "", ok->balances[row].unit, amount);
+            snprintf(item, sizeof item, "%s%s %lld", used ? " " : "", ok->balances[i].unit, amount);
         if (used + strlen(item) >= sizeof ok->display)
             break;
         memcpy(ok->display + used, item, strlen(item) + 1);
@@ -212,27 +204,20 @@ static void display_balances(struct lcbp_message *ok, const PGresult *res)
     }
 }
 
-static void on_balance(const PGresult *res, void *arg)
+static void on_balance(const struct balance_answer *answer, void *arg)
 {
     struct job *job = arg;
-    struct lcb_error err;
-    if (!db_result_ok(res) || PQntuples(res) < 1) {
-        lcb_error_set(&err, "database_unavailable", "the database is unavailable; try again");
-        answer_error(job, &err);
-        return;
-    }
-    if (!PQgetisnull(res, 0, 0)) {
-        lcb_error_set(&err, PQgetvalue(res, 0, 0), "%s", PQgetvalue(res, 0, 1));
-        answer_error(job, &err);
+    if (!answer->ok) {
+        answer_error(job, &answer->error);
         return;
     }
     struct lcbp_message *ok = message_new(LCBP_BALANCE_OK, job->request_id);
-    for (int row = 0; row < PQntuples(res) && row < LCBP_MAX_BALANCES && !PQgetisnull(res, row, 2); row++) {
-        snprintf(ok->balances[row].unit, sizeof ok->balances[row].unit, "%s", PQgetvalue(res, row, 2));
-        ok->balances[row].amount = strtoll(PQgetvalue(res, row, 3), NULL, 10);
-        ok->n_balances = (size_t)row + 1;
+    for (size_t i = 0; i < answer->n_lines && i < LCBP_MAX_BALANCES; i++) {
+        snprintf(ok->balances[i].unit, sizeof ok->balances[i].unit, "%s", answer->lines[i].unit);
+        ok->balances[i].amount = answer->lines[i].amount;
+        ok->n_balances = i + 1;
     }
-    display_balances(ok, res);
+    display_balances(ok, answer);
     ok->present |= LCBP_BIT(LCBP_TAG_DISPLAY);
     send_and_finish(job, ok);
 }
@@ -245,8 +230,7 @@ static void handle_balance(struct terminal *t, const struct lcbp_message *msg)
         answer_error(job, &err);
         return;
     }
-    const char *params[] = {msg->card};
-    db_run(t->app->db, balance_sql, 1, params, on_balance, job);
+    balances_inquire(t->app->balances, msg->card, on_balance, job);
 }
 
 static void on_outcome(const struct ledger_result *results, size_t n, void *arg)
