@@ -1,9 +1,11 @@
 /* The routes of accumulation and conversion: a conversion's preview and its
  * execution, reversals, and a learner's transcript. Bodies are checked for
- * shape here; every domain decision (subtree, rule in force, eligible lots,
- * caps, already_reversed, deposit_consumed) is made in sql/004_rules.sql.
+ * shape in api_parse.c; every domain decision (subtree, rule in force,
+ * eligible lots, caps, already_reversed, deposit_consumed) is made in
+ * sql/004_rules.sql.
  * A posting is answered only after the ledger committed it, never before. */
 #include "daemon/api.h"
+#include "daemon/api_parse.h"
 #include "daemon/validate.h"
 
 #include "daemon/conversion.h"
@@ -12,7 +14,6 @@
 #include "daemon/query.h"
 #include "daemon/reversal.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,101 +30,10 @@ static const char transcript_sql[] =
     "WHERE l.id = $1::bigint";
 /* clang-format on */
 
-static bool uuid_valid(const char *s)
+/* Answers a refusal of api_parse_* (a malformed body: 400). */
+static void reply_refusal(struct request *req, const struct lcb_error *err)
 {
-    if (strlen(s) != RECORD_UUID_TEXT_LEN)
-        return false;
-    for (int i = 0; i < RECORD_UUID_TEXT_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
-}
-
-/* Refuses fields not in allowed (NULL-terminated); 0 or -1 (answered). */
-static int only_fields(struct request *req, const char *const *allowed)
-{
-    const char *name;
-    json_t *value;
-    json_object_foreach(req->body, name, value)
-    {
-        bool known = false;
-        for (int i = 0; allowed[i] != NULL; i++)
-            known = known || strcmp(name, allowed[i]) == 0;
-        if (!known) {
-            request_reply_error(req, 400, "unknown_field", "unknown field \"%.64s\"", name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* A string field (NULL counts as absent) passing valid; copied into out. */
-static int string_field(struct request *req, const char *name, bool required,
-                        bool (*valid)(const char *), const char *rule, char *out, size_t cap)
-{
-    json_t *value = json_object_get(req->body, name);
-    out[0] = '\0';
-    if (value == NULL || json_is_null(value)) {
-        if (!required)
-            return 0;
-        request_reply_error(req, 400, "invalid_field", "%s is required: %s", name, rule);
-        return -1;
-    }
-    const char *s = json_string_value(value);
-    if (s == NULL || strlen(s) != json_string_length(value) || strlen(s) >= cap || !valid(s)) {
-        request_reply_error(req, 400, "invalid_field", "%s must be %s", name, rule);
-        return -1;
-    }
-    memcpy(out, s, strlen(s) + 1);
-    return 0;
-}
-
-static bool key_valid(const char *s)
-{
-    return validate_text(s, RECORD_KEY_MAX);
-}
-
-static bool reason_valid(const char *s)
-{
-    return validate_text(s, RECORD_REASON_MAX);
-}
-
-static int learner_field(struct request *req, int64_t *out)
-{
-    json_t *value = json_object_get(req->body, "learner");
-    if (!json_is_integer(value) || json_integer_value(value) <= 0) {
-        request_reply_error(req, 400, "invalid_field", "learner must be a positive integer id");
-        return -1;
-    }
-    *out = json_integer_value(value);
-    return 0;
-}
-
-static const char code_rule[] = "1-32 letters, digits, '_', '.' or '-'";
-
-/* Reads {learner, rule, programme?}, plus idempotency_key when with_key;
- * 0 or -1 (answered). */
-static int read_order(struct request *req, struct conversion_order *order, bool with_key)
-{
-    static const char *const preview_fields[] = {"learner", "rule", "programme", NULL};
-    static const char *const execute_fields[] = {"idempotency_key", "learner", "rule", "programme",
-                                                 NULL};
-    memset(order, 0, sizeof *order);
-    order->institution_id = req->who.institution_id;
-    if (only_fields(req, with_key ? execute_fields : preview_fields) != 0)
-        return -1;
-    if (with_key &&
-        string_field(req, "idempotency_key", true, key_valid, "1-128 bytes of printable text",
-                     order->idempotency_key, sizeof order->idempotency_key) != 0)
-        return -1;
-    if (learner_field(req, &order->learner_id) != 0 ||
-        string_field(req, "rule", true, validate_code, code_rule, order->rule, sizeof order->rule) !=
-            0)
-        return -1;
-    return string_field(req, "programme", false, validate_code, code_rule, order->programme,
-                        sizeof order->programme);
+    request_reply_error(req, request_status_for_code(err->code), err->code, "%s", err->message);
 }
 
 /* ---- POST /v1/conversions/preview ------------------------------------------ */
@@ -145,8 +55,11 @@ static void on_preview(struct request *req, const PGresult *res)
 void api_post_conversion_preview(struct request *req)
 {
     struct conversion_order order;
-    if (read_order(req, &order, false) != 0)
+    struct lcb_error err;
+    if (api_parse_conversion(req->body, req->who.institution_id, false, &order, &err) != 0) {
+        reply_refusal(req, &err);
         return;
+    }
     char caller[24], learner[24];
     snprintf(caller, sizeof caller, "%lld", (long long)order.institution_id);
     snprintf(learner, sizeof learner, "%lld", (long long)order.learner_id);
@@ -165,9 +78,12 @@ static void on_posted(const struct ledger_result *results, size_t n, void *arg)
     const struct ledger_result *r = &results[0];
     (void)n;
     if (r->status == LEDGER_REJECTED) {
+        int status = request_status_for_code(r->error.code);
         json_t *doc = json_pack("{s:s,s:{s:s,s:s}}", "status", "rejected", "error", "code",
                                 r->error.code, "message", r->error.message);
-        request_reply_json(req, request_status_for_code(r->error.code), doc);
+        if (status == 401 || status == 403) /* logged as request_reply_error would */
+            request_log_refusal(req, r->error.code, "%s", r->error.message);
+        request_reply_json(req, status, doc);
         return;
     }
     request_reply_json(req, 200,
@@ -189,28 +105,23 @@ void api_post_conversion(struct request *req)
 {
     struct conversion_order order;
     struct ledger_request request;
-    if (read_order(req, &order, true) != 0)
+    struct lcb_error err;
+    if (api_parse_conversion(req->body, req->who.institution_id, true, &order, &err) != 0) {
+        reply_refusal(req, &err);
         return;
+    }
     submit(req, &request, conversion_request(&order, &request));
 }
 
 void api_post_reversal(struct request *req)
 {
-    static const char *const fields[] = {"idempotency_key", "transaction_id", "reason", NULL};
     struct reversal_order order;
     struct ledger_request request;
-    memset(&order, 0, sizeof order);
-    order.institution_id = req->who.institution_id;
-    if (only_fields(req, fields) != 0 ||
-        string_field(req, "idempotency_key", true, key_valid, "1-128 bytes of printable text",
-                     order.idempotency_key, sizeof order.idempotency_key) != 0 ||
-        string_field(req, "transaction_id", true, uuid_valid, "a transaction UUID",
-                     order.transaction_id, sizeof order.transaction_id) != 0 ||
-        string_field(req, "reason", true, reason_valid, "1-256 bytes of printable text",
-                     order.reason, sizeof order.reason) != 0)
+    struct lcb_error err;
+    if (api_parse_reversal(req->body, req->who.institution_id, &order, &err) != 0) {
+        reply_refusal(req, &err);
         return;
-    for (char *c = order.transaction_id; *c != '\0'; c++)
-        *c = (char)tolower((unsigned char)*c);
+    }
     submit(req, &request, reversal_request(&order, &request));
 }
 
@@ -240,8 +151,8 @@ static void on_transcript(struct request *req, const PGresult *res)
 void api_get_learner_transcript(struct request *req)
 {
     const char *id = req->path_args[0];
-    size_t len = id ? strlen(id) : 0;
-    if (len == 0 || len > 18 || id[0] == '0' || strspn(id, "0123456789") != len) {
+    long long learner;
+    if (!validate_positive_id(id, &learner)) {
         request_reply_error(req, 400, "invalid_parameter",
                             "the learner id must be a positive integer");
         return;

@@ -4,6 +4,7 @@
 #include "daemon/http.h"
 
 #include "daemon/api.h"
+#include "daemon/api_parse.h"
 #include "daemon/auth.h"
 #include "daemon/db.h"
 #include "daemon/log.h"
@@ -127,6 +128,20 @@ void request_reply_json(struct request *req, int status, json_t *doc)
     request_free(impl);
 }
 
+void request_log_refusal(struct request *req, const char *code, const char *fmt, ...)
+{
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    req->app->counters.refusals++;
+    log_info("refused: %s %s by %s (%s): %s: %s",
+             evhttp_request_get_command(req->http) == EVHTTP_REQ_GET ? "GET" : "POST",
+             evhttp_request_get_uri(req->http), req->who.subject[0] ? req->who.subject : "anonymous",
+             req->who.institution_code[0] ? req->who.institution_code : "-", code, message);
+}
+
 void request_reply_error(struct request *req, int status, const char *code, const char *fmt, ...)
 {
     char message[512];
@@ -134,14 +149,8 @@ void request_reply_error(struct request *req, int status, const char *code, cons
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    if (status == 401 || status == 403) {
-        req->app->counters.refusals++;
-        log_info("refused: %s %s by %s (%s): %s: %s",
-                 evhttp_request_get_command(req->http) == EVHTTP_REQ_GET ? "GET" : "POST",
-                 evhttp_request_get_uri(req->http),
-                 req->who.subject[0] ? req->who.subject : "anonymous",
-                 req->who.institution_code[0] ? req->who.institution_code : "-", code, message);
-    }
+    if (status == 401 || status == 403)
+        request_log_refusal(req, code, "%s", message);
     request_reply_json(req, status,
                        json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
 }
@@ -198,16 +207,10 @@ static void run_handler(struct request_impl *impl)
     if (evhttp_request_get_command(req->http) == EVHTTP_REQ_POST) {
         struct evbuffer *in = evhttp_request_get_input_buffer(req->http);
         size_t len = evbuffer_get_length(in);
-        json_error_t jerr;
+        struct lcb_error err;
         const char *bytes = len ? (const char *)evbuffer_pullup(in, -1) : "";
-        req->body = len ? json_loadb(bytes, len, JSON_REJECT_DUPLICATES, &jerr) : json_object();
-        if (req->body == NULL) {
-            request_reply_error(req, 400, "invalid_json", "the body is not valid JSON: %s (line %d)",
-                                jerr.text, jerr.line);
-            return;
-        }
-        if (!json_is_object(req->body)) {
-            request_reply_error(req, 400, "invalid_request", "the body must be a JSON object");
+        if (api_parse_body(bytes, len, &req->body, &err) != 0) {
+            request_reply_error(req, 400, err.code, "%s", err.message);
             return;
         }
     }

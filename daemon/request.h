@@ -45,6 +45,11 @@ void request_reply_json(struct request *req, int status, json_t *doc);
  * and counts them. Frees the request. */
 void request_reply_error(struct request *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Logs and counts one refusal of the caller, "refused: METHOD URI by WHO
+ * (INSTITUTION): CODE: message": request_reply_error does for 401 and 403,
+ * handlers for refusals answered inside a result (an outcome of a batch). */
+void request_log_refusal(struct request *req, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Maps a domain error code to its HTTP status (the table in docs/api.md). */
 int request_status_for_code(const char *code);
 
