@@ -74,9 +74,56 @@ BEGIN
     ON CONFLICT (account_id, unit) DO UPDATE SET amount = balances.amount + EXCLUDED.amount;
 END $$;
 
+-- One posting is a group of one: lcb_append (002) now appends through
+-- lcb_append_many, so the chain check, the inserts and the stored balances
+-- have one definition whichever way a posting is committed.
+CREATE OR REPLACE FUNCTION lcb_append(p_id uuid, p_kind text, p_chain_account bigint, p_seq bigint,
+                                      p_prev bytea, p_created_us bigint, p_institution bigint,
+                                      p_key text, p_digest bytea, p_item_code text, p_result text,
+                                      p_completed_on date, p_evidence bytea, p_reverses uuid,
+                                      p_reason text, p_hash bytea, p_key_id text,
+                                      p_signature bytea, p_accounts bigint[], p_units text[],
+                                      p_amounts bigint[]) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM lcb_append_many(ARRAY[p_id], ARRAY[p_kind], ARRAY[p_chain_account], ARRAY[p_seq],
+                            ARRAY[p_prev], ARRAY[p_created_us], ARRAY[p_institution],
+                            ARRAY[p_key], ARRAY[p_digest], ARRAY[p_item_code], ARRAY[p_result],
+                            ARRAY[p_completed_on], ARRAY[p_evidence], ARRAY[p_reverses],
+                            ARRAY[p_reason], ARRAY[p_hash], ARRAY[p_key_id], ARRAY[p_signature],
+                            array_fill(1, ARRAY[cardinality(p_accounts)]), p_accounts, p_units,
+                            p_amounts);
+END $$;
+
 -- lcb_course_credited (004) looks for a deposit of one course on a learner's
 -- chain; by (chain_account_id, chain_seq) that meant reading every record of
 -- the chain, once per deposit, so a long-lived learner's postings grew
 -- dearer with each one. This index finds the course's deposits directly.
 CREATE INDEX transactions_deposited_items ON transactions (chain_account_id, item_code)
     WHERE kind = 'deposit';
+
+-- Why each card of a list cannot be used (lost, replaced, cancelled,
+-- unknown), or a NULL code, in the order given: one statement for a batch
+-- of balance inquiries (daemon/balances.c) instead of one function call per
+-- card. lcb_card_refusal (002) now reads its answer from here, so the two
+-- cannot drift apart.
+CREATE FUNCTION lcb_card_refusals(p_cards text[])
+    RETURNS TABLE (ord bigint, error_code text, error_message text)
+LANGUAGE sql STABLE AS $$
+    SELECT q.ord,
+           CASE WHEN c.number IS NULL THEN 'card_not_found'
+                WHEN c.status <> 'active' THEN 'card_' || c.status END,
+           CASE WHEN c.number IS NULL THEN 'no card ' || q.card
+                WHEN c.status <> 'active' THEN 'card ' || q.card || ' is ' || c.status
+                    || CASE WHEN c.replaced_by IS NOT NULL THEN '; use card ' || c.replaced_by
+                            ELSE '' END END
+    FROM unnest(p_cards) WITH ORDINALITY AS q(card, ord)
+    LEFT JOIN cards c ON c.number = q.card
+$$;
+
+CREATE OR REPLACE FUNCTION lcb_card_refusal(p_card text) RETURNS lcb_prepared
+LANGUAGE sql STABLE AS $$
+    SELECT lcb_refusal(r.error_code, r.error_message)
+    FROM lcb_card_refusals(ARRAY[p_card]) r
+    WHERE r.error_code IS NOT NULL
+$$;
