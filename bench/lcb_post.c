@@ -25,7 +25,7 @@ static void usage(void)
             "                [--first INDEX] [--connections N] [--batch B]\n"
             "                [--duration S] [--count K] [--replay [--replays MIN-MAX]]\n"
             "                [--fates FILE] [--resend FATES] [--timeout S] [--date YYYY-MM-DD]\n"
-            "                [--expect-acked] [--quiet]\n"
+            "                [--expect-acked] [--connect-first] [--quiet]\n"
             "       lcb-post --probe --port P --ca CA.crt   (does lcbd answer /healthz?)\n");
     exit(EXIT_USAGE);
 }
@@ -149,6 +149,7 @@ static const struct option long_options[] = {
     {"quiet", no_argument, NULL, 'q'},
     {"probe", no_argument, NULL, 'P'},
     {"first", required_argument, NULL, 'F'},
+    {"connect-first", no_argument, NULL, 'W'},
     {NULL, 0, NULL, 0},
 };
 
@@ -209,6 +210,9 @@ static int parse_option(int ch, struct post_options *opt, bool *probe_only)
         return 0;
     case 'F':
         opt->first = strtoull(optarg, NULL, 10);
+        return 0;
+    case 'W':
+        opt->connect_first = true;
         return 0;
     default:
         return -1;
@@ -308,6 +312,16 @@ static int run_threads(struct post_run *run)
         if (pthread_create(&threads[started], NULL, post_worker_main, &workers[i]) == 0)
             started++;
     }
+    if (opt->connect_first) {
+        pthread_mutex_lock(&run->lock);
+        while (run->connected < started)
+            pthread_cond_wait(&run->ready, &run->lock);
+        run->started = post_now();
+        run->deadline = opt->duration_s > 0 ? run->started + opt->duration_s : 0;
+        run->go = true;
+        pthread_cond_broadcast(&run->ready);
+        pthread_mutex_unlock(&run->lock);
+    }
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
     return started > 0 ? 0 : -1;
@@ -327,7 +341,8 @@ int main(int argc, char **argv)
     run.opt = &opt;
     run.ctx = post_conn_ctx(opt.ca_file, opt.cert_prefix);
     if (run.ctx == NULL || post_fates_init(&run.fates) != 0 ||
-        pthread_mutex_init(&run.lock, NULL) != 0 || run_threads(&run) != 0)
+        pthread_mutex_init(&run.lock, NULL) != 0 || pthread_cond_init(&run.ready, NULL) != 0 ||
+        run_threads(&run) != 0)
         return EXIT_USAGE;
     double seconds = post_now() - run.started;
     post_fates_totals(&run.fates, &totals);

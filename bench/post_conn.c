@@ -199,6 +199,11 @@ static enum post_conn_status read_response(struct post_conn *c)
     return POST_CONN_OK;
 }
 
+bool post_conn_open(struct post_conn *c)
+{
+    return c->fd >= 0 || connect_local(c) == 0;
+}
+
 enum post_conn_status post_conn_request(struct post_conn *c, const char *method, const char *path,
                                         const char *body, size_t body_len)
 {

@@ -37,6 +37,10 @@ SSL_CTX *post_conn_ctx(const char *ca_file, const char *cert_prefix);
 
 void post_conn_init(struct post_conn *c, SSL_CTX *ctx, int port, int timeout_s);
 
+/* Connects (TCP and the TLS handshake) unless connected; false when that
+ * failed (the next request tries again). */
+bool post_conn_open(struct post_conn *c);
+
 /* Sends one request (connecting first when needed) and reads its response
  * into c->http_status, c->body, c->body_len. Any status but POST_CONN_OK
  * leaves the connection closed; the next request reconnects. */

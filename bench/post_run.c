@@ -53,6 +53,16 @@ static bool start_batch(struct post_run *run)
     return true;
 }
 
+void post_run_wait_start(struct post_run *run)
+{
+    pthread_mutex_lock(&run->lock);
+    run->connected++;
+    pthread_cond_broadcast(&run->ready);
+    while (!run->go)
+        pthread_cond_wait(&run->ready, &run->lock);
+    pthread_mutex_unlock(&run->lock);
+}
+
 bool post_run_next(struct post_run *run, struct post_work *work)
 {
     bool more = true;

@@ -46,6 +46,10 @@ struct post_options {
     uint64_t *only; /* resend mode: the posting indexes to send (else 0, 1, 2...) */
     size_t n_only;
     bool expect_acked; /* a posting not acknowledged is a failure */
+    /* Every connection finishes its TLS handshake before the clock starts,
+     * so that a throughput figure leaves the handshakes out (as lcb-term
+     * load does). */
+    bool connect_first;
     bool quiet;
 };
 
@@ -55,6 +59,9 @@ struct post_run {
     struct post_fates fates;
     double started, deadline; /* monotonic seconds; deadline 0: none */
     pthread_mutex_t lock;     /* guards the dispenser and the totals below */
+    pthread_cond_t ready;     /* connect_first: a connection is up, or go */
+    int connected;            /* connect_first: connections that tried */
+    bool go;                  /* connect_first: the clock has started */
     uint64_t next_batch;
     uint64_t batch_first;
     size_t batch_n;
@@ -77,6 +84,10 @@ bool post_run_next(struct post_run *run, struct post_work *work);
 
 /* The posting index of a slot: itself, or the resend list's entry. */
 uint64_t post_run_index(size_t slot, void *run);
+
+/* connect_first: says that this connection tried to connect, then waits
+ * until every one has and the clock has started. */
+void post_run_wait_start(struct post_run *run);
 
 /* The body of one connection thread (arg: struct post_worker). */
 void *post_worker_main(void *arg);

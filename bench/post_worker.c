@@ -182,6 +182,10 @@ void *post_worker_main(void *arg)
     w->body_cap = (size_t)opt->batch * ITEM_MAX_BYTES + 64;
     w->body = malloc(w->body_cap);
     post_conn_init(&w->conn, run->ctx, opt->ports[self->id % opt->n_ports], opt->timeout_s);
+    if (opt->connect_first) {
+        (void)post_conn_open(&w->conn); /* a failure is retried by the first request */
+        post_run_wait_start(run);
+    }
     while (w->body != NULL && post_run_next(run, &work))
         post_batch(w, &work);
     pthread_mutex_lock(&run->lock);

@@ -29,8 +29,9 @@ static const char usage_text[] =
     "in|out\n"
     "Load modes (one libevent loop, N connections):\n"
     "  load --terminals N --duration S [--rate R | --closed-loop] [--op "
-    "tap|balance|ping]\n"
-    "       --cards FILE --session S [--certs FILE] [--seq-base N]\n"
+    "tap|balance|ping|outcome]\n"
+    "       --cards FILE [--session S | --courses PREFIX:FIRST-LAST] [--certs FILE]\n"
+    "       [--completed-on YYYY-MM-DD] [--seq-base N]\n"
     "  idle --terminals N [--hold S] [--pid LCBD_PID]\n"
     "\n"
     "Connection (defaults from LCB_TERM_ADDR, LCB_CA, LCB_TERM_CERT, "
@@ -68,6 +69,7 @@ enum {
     OPT_OP,
     OPT_CARDS,
     OPT_CERTS,
+    OPT_COURSES,
     OPT_SEQ_BASE,
     OPT_HOLD,
     OPT_PID,
@@ -100,6 +102,7 @@ static const struct option long_options[] = {
     {"op", required_argument, NULL, OPT_OP},
     {"cards", required_argument, NULL, OPT_CARDS},
     {"certs", required_argument, NULL, OPT_CERTS},
+    {"courses", required_argument, NULL, OPT_COURSES},
     {"seq-base", required_argument, NULL, OPT_SEQ_BASE},
     {"hold", required_argument, NULL, OPT_HOLD},
     {"pid", required_argument, NULL, OPT_PID},
@@ -155,6 +158,8 @@ static int parse_op(const char *text, enum term_op *op)
         *op = TERM_OP_BALANCE;
     else if (strcmp(text, "ping") == 0)
         *op = TERM_OP_PING;
+    else if (strcmp(text, "outcome") == 0)
+        *op = TERM_OP_OUTCOME;
     else
         return -1;
     return 0;
@@ -274,9 +279,12 @@ static int parse_option(int opt, const char *arg, struct term_opts *o)
     case OPT_CERTS:
         o->certs_file = arg;
         break;
+    case OPT_COURSES:
+        o->courses = arg;
+        break;
     case OPT_OP:
         if (parse_op(arg, &o->op) != 0)
-            return usage_error("--op takes tap, balance or ping, not '%s'", arg);
+            return usage_error("--op takes tap, balance, ping or outcome, not '%s'", arg);
         break;
     default:
         return TERM_EXIT_USAGE;

@@ -22,7 +22,7 @@ enum {
     TERM_EXIT_FAILED = 3, /* no answer: address, TLS, connection or file trouble */
 };
 
-enum term_op { TERM_OP_TAP, TERM_OP_BALANCE, TERM_OP_PING };
+enum term_op { TERM_OP_TAP, TERM_OP_BALANCE, TERM_OP_PING, TERM_OP_OUTCOME };
 
 struct term_opts {
     const char *command;
@@ -43,6 +43,7 @@ struct term_opts {
     bool closed_loop;
     enum term_op op;
     const char *cards_file, *certs_file;
+    const char *courses; /* --op outcome: CODE, PREFIX:N or PREFIX:FIRST-LAST */
     uint64_t seq_base; /* 0: derived from the clock */
     long lcbd_pid;     /* idle: whose RSS to read; 0: none */
     int max_connecting;

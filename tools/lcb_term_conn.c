@@ -410,8 +410,10 @@ int load_report(struct load *l)
                     term_hist_quantile(&l->hist, 0.999) / 1e3, l->hist.max_us / 1e3};
     double mean_ms = l->hist.total ? l->hist.sum_us / (double)l->hist.total / 1e3 : 0;
     double rate = seconds > 0 ? (double)l->ok / seconds : 0;
+    double postings_rate = seconds > 0 ? (double)l->postings / seconds : 0;
     const char *op = l->o->op == TERM_OP_TAP       ? "tap"
                      : l->o->op == TERM_OP_BALANCE ? "balance"
+                     : l->o->op == TERM_OP_OUTCOME ? "outcome"
                                                    : "ping";
     uint64_t errors = 0;
 
@@ -427,13 +429,14 @@ int load_report(struct load *l)
     if (l->o->json) {
         json_t *doc = json_pack(
             "{s:s,s:s,s:i,s:I,s:s,s:f,s:f,s:I,s:I,s:I,s:f,s:{s:f,s:f,s:f,s:f,s:f},"
-            "s:o}",
+            "s:I,s:I,s:f,s:o}",
             "mode", "load", "op", op, "terminals", l->o->terminals, "connected",
             (json_int_t)l->ready, "drive", l->o->closed_loop ? "closed-loop" : "rate", "rate_per_s",
             l->o->rate_per_s, "duration_s", seconds, "ok", (json_int_t)l->ok, "unanswered",
             (json_int_t)l->unanswered, "closed_by_lcbd", (json_int_t)l->closed_early,
             "throughput_per_s", rate, "latency_ms", "p50", ms[0], "p99", ms[1], "p99.9", ms[2],
-            "max", ms[3], "mean", mean_ms, "errors", errors_json(l));
+            "max", ms[3], "mean", mean_ms, "postings", (json_int_t)l->postings, "duplicates",
+            (json_int_t)l->duplicates, "postings_per_s", postings_rate, "errors", errors_json(l));
         json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
         printf("\n");
         json_decref(doc);
@@ -446,6 +449,10 @@ int load_report(struct load *l)
                (unsigned long long)l->ok, (unsigned long long)errors,
                (unsigned long long)l->unanswered, l->closed_early);
         printf("  throughput %.1f ok/s\n", rate);
+        if (l->o->op == TERM_OP_TAP || l->o->op == TERM_OP_OUTCOME)
+            printf("  postings   %llu applied (%.1f/s), %llu duplicate answers\n",
+                   (unsigned long long)l->postings, postings_rate,
+                   (unsigned long long)l->duplicates);
         printf("  latency    p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms  "
                "mean %.2f ms\n",
                ms[0], ms[1], ms[2], ms[3], mean_ms);

@@ -87,14 +87,14 @@ static int read_cards(struct load *l, struct lcb_error *err)
 
 /* Terminal i owns cards i, i+N, i+2N, ...; with fewer cards than terminals
  * they share, and taps collide (already_checked_in): said at the start. */
-static size_t card_owned(const struct load *l, const struct load_conn *c, size_t k)
+size_t load_card_owned(const struct load *l, const struct load_conn *c, size_t k)
 {
     if (l->n_cards < l->n_conns)
         return c->index % l->n_cards;
     return c->index + k * l->n_conns;
 }
 
-static size_t cards_owned(const struct load *l, const struct load_conn *c)
+size_t load_cards_owned(const struct load *l, const struct load_conn *c)
 {
     if (l->n_cards < l->n_conns)
         return 1;
@@ -105,10 +105,10 @@ static size_t cards_owned(const struct load *l, const struct load_conn *c)
  * a card still checked in. */
 static long pick_card(struct load *l, struct load_conn *c, bool wind_down)
 {
-    size_t n = cards_owned(l, c);
+    size_t n = load_cards_owned(l, c);
 
     for (size_t tries = 0; tries < n; tries++) {
-        size_t i = card_owned(l, c, c->card_cursor++ % n);
+        size_t i = load_card_owned(l, c, c->card_cursor++ % n);
 
         if (!l->cards[i].busy && (!wind_down || l->cards[i].checked_in))
             return (long)i;
@@ -140,29 +140,52 @@ static void fill_tap(struct load *l, struct load_conn *c, struct load_card *card
     card->clock_ms += card->checked_in ? CARD_STEP_IN_OUT_MS : CARD_STEP_OUT_IN_MS;
 }
 
+static enum lcbp_type request_type(enum term_op op)
+{
+    switch (op) {
+    case TERM_OP_BALANCE:
+        return LCBP_BALANCE;
+    case TERM_OP_PING:
+        return LCBP_PING;
+    case TERM_OP_OUTCOME:
+        return LCBP_OUTCOME;
+    case TERM_OP_TAP:
+    default:
+        return LCBP_TAP;
+    }
+}
+
 /* Sends c's next request of l->o->op. Returns false when none could go (all
- * slots or cards busy, or nothing left to wind down). */
+ * slots or cards busy, every outcome pair used, or nothing left to wind
+ * down). An outcome's card may have another outcome in flight: a different
+ * course, so a different posting. */
 bool load_send_request(struct load *l, struct load_conn *c, bool wind_down)
 {
     struct load_slot *slot = free_slot(c);
-    enum lcbp_type type = l->o->op == TERM_OP_BALANCE ? LCBP_BALANCE
-                          : l->o->op == TERM_OP_PING  ? LCBP_PING
-                                                      : LCBP_TAP;
+    enum lcbp_type type = request_type(l->o->op);
+    struct load_pair pair = {.card = -1};
     long card = -1;
     size_t len;
     struct lcb_error err;
 
     if (slot == NULL || c->state != CONN_READY)
         return false;
-    if (type != LCBP_PING && (card = pick_card(l, c, wind_down && type == LCBP_TAP)) < 0)
-        return false;
     if (wind_down && type != LCBP_TAP)
         return false;
+    if (type == LCBP_OUTCOME) {
+        if (!load_outcome_next(l, c, &pair))
+            return false;
+        card = pair.card;
+    } else if (type != LCBP_PING && (card = pick_card(l, c, wind_down)) < 0) {
+        return false;
+    }
     lcbp_message_init(&l->msg, type, c->next_id++);
     if (c->next_id == 0)
         c->next_id = 1;
     if (type == LCBP_TAP)
         fill_tap(l, c, &l->cards[card]);
+    else if (type == LCBP_OUTCOME)
+        load_outcome_fill(l, c, &pair);
     else if (type == LCBP_BALANCE)
         snprintf(l->msg.card, sizeof l->msg.card, "%s", l->cards[card].number);
     if (lcbp_encode(&l->msg, l->frame, sizeof l->frame, &len, &err) != 0 ||
@@ -203,6 +226,23 @@ static void settle_card(struct load *l, const struct load_slot *slot, const stru
         card->checked_in = false;
 }
 
+/* A ledger posting is an outcome or a check-out answered "applied": each is
+ * one signed, chained, double-entry transaction committed before the
+ * answer. A check-in is one row, not a posting. */
+static void count_posting(struct load *l, const struct load_slot *slot,
+                          const struct lcbp_message *m)
+{
+    bool posting = m->type == LCBP_OUTCOME_OK ||
+                   (m->type == LCBP_TAP_OK && slot->direction == LCBP_OUT);
+
+    if (!posting)
+        return;
+    if (m->status == LCBP_STATUS_APPLIED)
+        l->postings++;
+    else
+        l->duplicates++;
+}
+
 void load_answer(struct load *l, struct load_conn *c, const struct lcbp_message *m)
 {
     struct load_slot *slot = NULL;
@@ -221,6 +261,7 @@ void load_answer(struct load *l, struct load_conn *c, const struct lcbp_message 
             load_count_error(l, m->error_code);
         } else {
             l->ok++;
+            count_posting(l, slot, m);
             term_hist_add(&l->hist, (now - slot->sent_ns) / 1000);
         }
     }
@@ -356,7 +397,7 @@ static int load_prepare(struct load *l, struct lcb_error *err)
     if (!l->idle && l->o->op != TERM_OP_PING && l->n_cards < l->n_conns)
         fprintf(stderr,
                 "lcb-term: %zu cards for %zu terminals: cards are shared and some taps "
-                "will collide\n",
+                "or outcomes will collide\n",
                 l->n_cards, l->n_conns);
     assign_sequences(l);
     return 0;
@@ -376,6 +417,11 @@ static int run(const struct term_opts *o, bool idle)
     l->o = o;
     l->idle = idle;
     l->rss_before_kb = l->rss_after_kb = -1; /* not measured */
+    if (!idle && o->op == TERM_OP_OUTCOME && load_outcome_prepare(l, &err) != 0) {
+        fprintf(stderr, "lcb-term: %s\n", err.message);
+        load_free(l);
+        return TERM_EXIT_USAGE;
+    }
     if (load_prepare(l, &err) != 0) {
         fprintf(stderr, "lcb-term: failed: %s: %s\n", err.code, err.message);
         load_free(l);
@@ -397,9 +443,11 @@ int term_cmd_load(const struct term_opts *o)
 {
     if (o->terminals <= 0 || o->duration_s <= 0 || (o->rate_per_s > 0) == o->closed_loop ||
         (o->op != TERM_OP_PING && o->cards_file == NULL) ||
-        (o->op == TERM_OP_TAP && o->session == NULL)) {
+        (o->op == TERM_OP_TAP && o->session == NULL) ||
+        (o->op == TERM_OP_OUTCOME && o->courses == NULL)) {
         fprintf(stderr, "lcb-term: load needs --terminals, --duration, one of --rate and "
-                        "--closed-loop, and --cards (plus --session for taps)\n");
+                        "--closed-loop, and --cards (plus --session for taps, --courses "
+                        "for outcomes)\n");
         return TERM_EXIT_USAGE;
     }
     return run(o, false);

@@ -1,7 +1,8 @@
 /* The load and idle modes' shared state: lcb_term_load.c owns the run, the
- * cards and the requests; lcb_term_conn.c the connections (connect, TLS,
- * HELLO, frames), the phases and the report. Internal to lcb-term. All of
- * it runs on one event loop: no locks, and no callback may block. */
+ * cards and the requests; lcb_term_outcome.c which (card, course) pair an
+ * outcome posts; lcb_term_conn.c the connections (connect, TLS, HELLO,
+ * frames), the phases and the report. Internal to lcb-term. All of it runs
+ * on one event loop: no locks, and no callback may block. */
 #ifndef LCB_LCB_TERM_LOAD_H
 #define LCB_LCB_TERM_LOAD_H
 
@@ -60,6 +61,8 @@ struct load_conn {
     uint32_t next_id;
     unsigned in_flight, max_in_flight;
     size_t card_cursor;
+    uint64_t pair_cursor; /* --op outcome: the next of this terminal's pairs */
+    bool pairs_used_up;
     struct load_slot slots[LOAD_MAX_SLOTS];
 };
 
@@ -76,10 +79,19 @@ struct load {
     size_t n_ctxs;
     struct load_card *cards;
     size_t n_cards;
+    /* --op outcome: courses PREFIX<first> .. PREFIX<last>, or the one
+     * course PREFIX when !course_series */
+    char course_prefix[LCBP_CODE_MAX + 1];
+    bool course_series;
+    uint64_t course_first, course_last;
+    char completed_on[LCBP_DATE_LEN + 1];
     struct load_conn *conns;
     size_t n_conns, next_to_connect, connecting, ready, failed, closed_early;
     uint64_t setup_start_ns, run_start_ns, run_end_ns;
     uint64_t sent, ok, unanswered;
+    /* ledger postings among the ok answers: outcomes and check-outs
+     * answered "applied" (a duplicate answer is not a new posting) */
+    uint64_t postings, duplicates;
     struct term_hist hist;
     struct {
         char code[LCBP_ERROR_CODE_MAX + 1];
@@ -91,11 +103,28 @@ struct load {
     uint8_t frame[LCBP_MAX_FRAME];
 };
 
+/* A pair an outcome posts: a card of the terminal's and a course number
+ * (meaningless for a single course). */
+struct load_pair {
+    long card;
+    uint64_t course;
+};
+
 /* lcb_term_load.c */
 uint64_t load_now_ns(void);
+/* Card k of the cards terminal c owns, and how many it owns. */
+size_t load_card_owned(const struct load *l, const struct load_conn *c, size_t k);
+size_t load_cards_owned(const struct load *l, const struct load_conn *c);
 void load_count_error(struct load *l, const char *code);
 bool load_send_request(struct load *l, struct load_conn *c, bool wind_down);
 void load_answer(struct load *l, struct load_conn *c, const struct lcbp_message *m);
+
+/* lcb_term_outcome.c */
+int load_outcome_prepare(struct load *l, struct lcb_error *err);
+/* c's next unused pair; false when c has posted every one of its pairs. */
+bool load_outcome_next(struct load *l, struct load_conn *c, struct load_pair *pair);
+/* Fills the OUTCOME request in l->msg (already initialised) for pair. */
+void load_outcome_fill(struct load *l, struct load_conn *c, const struct load_pair *pair);
 
 /* lcb_term_conn.c */
 void load_connect_more(struct load *l);
