@@ -57,8 +57,11 @@ static void on_frame_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct terminal *t = arg;
-    log_info("lcbp: terminal %s sent no whole frame in %d s; closing",
-             t->terminal_id[0] ? t->terminal_id : "(unknown)", FRAME_DEADLINE_S);
+    if (t->state == TERMINAL_HANDSHAKE)
+        log_info("lcbp: a TLS handshake took more than %d s; closing", FRAME_DEADLINE_S);
+    else
+        log_info("lcbp: terminal %s sent no whole frame in %d s; closing",
+                 t->terminal_id[0] ? t->terminal_id : "(unknown)", FRAME_DEADLINE_S);
     terminal_close(t);
 }
 
@@ -216,6 +219,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     struct terminal *t = arg;
     if (what & BEV_EVENT_CONNECTED) {
+        frame_deadline_clear(t); /* the handshake's; on_auth arms the HELLO's */
         authenticate(t);
         return;
     }
@@ -287,7 +291,9 @@ static void dispatch(struct terminal *t, const struct lcbp_message *msg)
         return;
     }
     if (!lcbp_type_is_request(msg->type)) {
-        terminal_send_error(t, msg->request_id, "unknown_message", "a terminal sends requests only", true);
+        /* SPEC.md section 8: unknown_message leaves the connection open */
+        terminal_send_error(t, msg->request_id, "unknown_message", "a terminal sends requests only",
+                            false);
         return;
     }
     if (!take_token(t)) {
@@ -339,7 +345,9 @@ static void on_read(struct bufferevent *bev, void *arg)
                            strcmp(err.code, "frame_too_large") == 0;
             uint32_t request_id = framing ? 0 : msg->request_id;
             evbuffer_drain(input, frame_len);
-            terminal_send_error(t, request_id, err.code, err.message, false);
+            /* SPEC.md 7.1 rule 5: any ERROR before HELLO_OK closes. */
+            terminal_send_error(t, request_id, err.code, err.message,
+                                t->state == TERMINAL_AWAIT_HELLO);
             continue;
         }
         evbuffer_drain(input, frame_len);
@@ -390,6 +398,10 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     bufferevent_setwatermark(bev, EV_READ, 0, LCBP_MAX_FRAME);
     struct timeval handshake = {FRAME_DEADLINE_S, 0};
     bufferevent_set_timeouts(bev, &handshake, &handshake);
+    /* The timeouts above restart with every byte read: a ClientHello sent
+     * a byte every few seconds would hold the connection for hours. The
+     * deadline does not restart (bench/hostile-test, drip_handshake). */
+    frame_deadline_arm(t);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 

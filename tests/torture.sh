@@ -58,6 +58,7 @@ run tamper pass "$srcdir/bench/tamper-test" --tampers 100 --postings 400 --blind
 run replay-race pass "$srcdir/bench/two-lcbd-test" --seconds 4
 run group-deadlock pass "$srcdir/bench/two-lcbd-test" --lcbd-defaults --unique --learners 16 \
     --seconds 4
+run hostile pass "$srcdir/bench/hostile-test" --frames 4000 --drips 40 --connections 16 --seed 1
 echo "torture: $xfailed expected failures (open findings), $xpassed unexpected passes"
 echo "torture: $passed passed, $failed failed"
 ((failed == 0))
