@@ -114,12 +114,23 @@ static int load_static(struct daemon_state *st, struct lcb_error *err)
     if (st->app.signer == NULL)
         return -1;
     st->tls = tls_server_ctx_new(st->cfg.tls_cert, st->cfg.tls_key, st->cfg.tls_ca, err);
-    return st->tls == NULL ? -1 : 0;
+    if (st->tls == NULL)
+        return -1;
+    if (tls_count_refusals(st->tls, &st->app.counters.refusals) != 0)
+        return lcb_error_set(err, "internal_error", "out of memory");
+    return 0;
 }
 
-static bool is_refused(const uint8_t fingerprint[32], void *arg)
+static int is_refused(const uint8_t fingerprint[32], void *arg)
 {
-    return revocations_contains(arg, fingerprint);
+    switch (revocations_check(arg, fingerprint)) {
+    case REVOCATION_REVOKED:
+        return X509_V_ERR_CERT_REVOKED;
+    case REVOCATION_EXPIRED:
+        return X509_V_ERR_CERT_HAS_EXPIRED;
+    default:
+        return X509_V_OK;
+    }
 }
 
 static int start_services(struct daemon_state *st, struct lcb_error *err)
@@ -141,7 +152,8 @@ static int start_services(struct daemon_state *st, struct lcb_error *err)
         st->revocations = revocations_new(app);
         st->terminal_tls = tls_server_ctx_new(st->cfg.tls_cert, st->cfg.tls_key, st->cfg.tls_ca, err);
         if (st->revocations == NULL || st->terminal_tls == NULL ||
-            tls_require_client_cert(st->terminal_tls, is_refused, st->revocations) != 0)
+            tls_require_client_cert(st->terminal_tls, is_refused, st->revocations) != 0 ||
+            tls_count_refusals(st->terminal_tls, &app->counters.refusals) != 0)
             return lcb_error_is_set(err) ? -1
                                          : lcb_error_set(err, "internal_error", "out of memory");
         st->terminals = terminal_listener_new(app, st->terminal_tls, err);

@@ -10,17 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct refused {
+    uint8_t fingerprint[32]; /* first: bsearch compares it with a bare fingerprint */
+    bool expired;            /* not revoked, but its registration expired */
+};
+
 struct revocations {
     struct app *app;
     struct event *timer;
     bool refreshing;
     bool stopped;
-    uint8_t (*fingerprints)[32]; /* sorted, for bsearch */
+    struct refused *fingerprints; /* sorted, for bsearch */
     size_t n;
 };
 
 static const char refresh_sql[] =
-    "SELECT encode(fingerprint, 'hex') FROM credentials "
+    "SELECT encode(fingerprint, 'hex'), revoked_at IS NULL FROM credentials "
     "WHERE revoked_at IS NOT NULL OR not_after < now() ORDER BY fingerprint";
 
 static int compare_fingerprints(const void *a, const void *b)
@@ -47,12 +52,14 @@ static void on_refreshed(const PGresult *res, void *arg)
     if (!db_result_ok(res))
         return;
     size_t n = (size_t)PQntuples(res);
-    uint8_t(*fresh)[32] = calloc(n ? n : 1, sizeof *fresh);
+    struct refused *fresh = calloc(n ? n : 1, sizeof *fresh);
     if (fresh == NULL)
         return;
-    for (size_t i = 0; i < n; i++)
-        if (crypto_hex_decode(PQgetvalue(res, (int)i, 0), fresh[i], 32) != 0)
-            memset(fresh[i], 0, 32);
+    for (size_t i = 0; i < n; i++) {
+        if (crypto_hex_decode(PQgetvalue(res, (int)i, 0), fresh[i].fingerprint, 32) != 0)
+            memset(fresh[i].fingerprint, 0, 32);
+        fresh[i].expired = strcmp(PQgetvalue(res, (int)i, 1), "t") == 0;
+    }
     qsort(fresh, n, sizeof *fresh, compare_fingerprints);
     free(r->fingerprints);
     r->fingerprints = fresh;
@@ -104,7 +111,13 @@ void revocations_free(struct revocations *r)
         free(r);
 }
 
-bool revocations_contains(const struct revocations *r, const uint8_t fingerprint[32])
+enum revocation revocations_check(const struct revocations *r, const uint8_t fingerprint[32])
 {
-    return r->n > 0 && bsearch(fingerprint, r->fingerprints, r->n, 32, compare_fingerprints) != NULL;
+    const struct refused *found =
+        r->n > 0 ? bsearch(fingerprint, r->fingerprints, r->n, sizeof *r->fingerprints,
+                           compare_fingerprints)
+                 : NULL;
+    if (found == NULL)
+        return REVOCATION_NONE;
+    return found->expired ? REVOCATION_EXPIRED : REVOCATION_REVOKED;
 }

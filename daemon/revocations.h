@@ -21,6 +21,10 @@ struct revocations *revocations_new(struct app *app);
 void revocations_stop(struct revocations *revocations);
 void revocations_free(struct revocations *revocations);
 
-bool revocations_contains(const struct revocations *revocations, const uint8_t fingerprint[32]);
+enum revocation { REVOCATION_NONE, REVOCATION_REVOKED, REVOCATION_EXPIRED };
+
+/* Whether the certificate was revoked (that wins) or its registration expired. */
+enum revocation revocations_check(const struct revocations *revocations,
+                                  const uint8_t fingerprint[32]);
 
 #endif

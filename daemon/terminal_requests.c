@@ -51,8 +51,21 @@ static const char *lcbp_code(const char *code)
     return lcbp_error_code_known(code) ? code : "internal_error";
 }
 
+/* Every refusal a terminal is told is logged with its id and counted
+ * (docs/terminals.md), in the listener's form "refused: terminal ID
+ * (INSTITUTION): CODE: ...". */
+static void log_refusal(const struct job *job, const char *code, const char *what,
+                        const char *message)
+{
+    struct terminal *t = job->t;
+    t->app->counters.refusals++;
+    log_info("refused: terminal %s (%s): %s: request %" PRIu32 "%s: %s", t->terminal_id,
+             t->institution_code, code, job->request_id, what, message);
+}
+
 static void answer_error(struct job *job, const struct lcb_error *err)
 {
+    log_refusal(job, lcbp_code(err->code), "", err->message);
     terminal_send_error(job->t, job->request_id, lcbp_code(err->code), err->message, false);
     job_finish(job);
 }
@@ -148,6 +161,14 @@ static void on_gaps(int status, const struct attendance_gap *gaps, size_t n, boo
     }
     ok->gaps_more = more ? 1 : 0;
     ok->present |= LCBP_BIT(LCBP_TAG_GAPS) | LCBP_BIT(LCBP_TAG_GAPS_MORE);
+    for (size_t i = 0; i < job->n_taps; i++) {
+        if (job->tap_status[i] > LCBP_STATUS_DUPLICATE) {
+            char what[64];
+            snprintf(what, sizeof what, ", tap %zu of %zu", i + 1, job->n_taps);
+            log_refusal(job, lcbp_tap_status_name(job->tap_status[i]), what,
+                        "an uploaded tap refused");
+        }
+    }
     send_and_finish(job, ok);
 }
 
@@ -250,6 +271,43 @@ static void on_outcome(const struct ledger_result *results, size_t n, void *arg)
     send_and_finish(job, ok);
 }
 
+/* A terminal's OUTCOME shares the terminal's one sequence counter with its
+ * taps (SPEC.md 7.4): lcb_prepare_terminal_outcome (sql/007) checks the
+ * number against both before it deposits. Its batch form lets a group of
+ * outcomes from many terminals commit like a batch of HTTPS outcomes; two
+ * of one group that share a number fail lcb_append_many on the key and are
+ * retried one by one, where the second sees the first. */
+static const char terminal_outcome_sql[] =
+    "SELECT * FROM lcb_prepare_terminal_outcome($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+static const char terminal_outcome_batch_sql[] =
+    "SELECT p.* FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::bigint[], "
+    "$6::text[], $7::text[], $8::text[], $9::date[], $10::bytea[], $11::text[], $12::numeric[]) "
+    "WITH ORDINALITY AS u(institution, key, digest, card, learner, item, kind, result, "
+    "completed_on, evidence, terminal, sequence, ord) "
+    "CROSS JOIN LATERAL lcb_prepare_terminal_outcome(u.institution, u.key, u.digest, u.card, "
+    "u.learner, u.item, u.kind, u.result, u.completed_on, u.evidence, u.terminal, u.sequence) "
+    "AS p ORDER BY u.ord";
+
+static int terminal_outcome_request(const struct terminal *t, uint64_t sequence,
+                                    const struct deposit_outcome *outcome,
+                                    struct ledger_request *request)
+{
+    if (deposit_request(outcome, request) != 0)
+        return -1;
+    request->prepare_sql = terminal_outcome_sql;
+    request->batch_sql = terminal_outcome_batch_sql;
+    request->params[10] = strdup(t->terminal_id);
+    if (asprintf(&request->params[11], "%" PRIu64, sequence) < 0)
+        request->params[11] = NULL;
+    request->nparams = 12;
+    if (request->params[10] == NULL || request->params[11] == NULL) {
+        for (int i = 0; i < request->nparams; i++)
+            free(request->params[i]);
+        return -1;
+    }
+    return 0;
+}
+
 static void handle_outcome(struct terminal *t, const struct lcbp_message *msg)
 {
     struct job *job = job_new(t, msg->request_id);
@@ -269,7 +327,7 @@ static void handle_outcome(struct terminal *t, const struct lcbp_message *msg)
         answer_error(job, &err);
         return;
     }
-    if (deposit_request(&outcome, &request) != 0) {
+    if (terminal_outcome_request(t, msg->sequence, &outcome, &request) != 0) {
         lcb_error_set(&err, "internal_error", "out of memory");
         answer_error(job, &err);
         return;

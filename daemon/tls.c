@@ -2,9 +2,15 @@
  * that did not verify against the configured CA. */
 #include "daemon/tls.h"
 
+#include "daemon/log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 static int tls_fail(struct lcb_error *err, const char *what, const char *file)
 {
@@ -12,6 +18,73 @@ static int tls_fail(struct lcb_error *err, const char *what, const char *file)
     ERR_error_string_n(ERR_get_error(), detail, sizeof detail);
     ERR_clear_error();
     return lcb_error_set(err, "tls", "%s %s: %s", what, file, detail);
+}
+
+/* The code a refused handshake is logged with: a TLS alert means the
+ * credential codes of docs/api.md on the client's side (docs/terminals.md,
+ * section 4), so the log says the same. */
+static const char *handshake_refusal_code(int alert, long verify)
+{
+    if (alert == TLS13_AD_CERTIFICATE_REQUIRED)
+        return "no_client_certificate";
+    if (verify == X509_V_ERR_CERT_HAS_EXPIRED || verify == X509_V_ERR_CERT_NOT_YET_VALID)
+        return "credential_expired";
+    if (verify == X509_V_ERR_CERT_REVOKED)
+        return "credential_revoked";
+    return verify != X509_V_OK ? "credential_unknown" : "tls_refused";
+}
+
+static void peer_text(const SSL *ssl, char *out, size_t cap, int *local_port)
+{
+    struct sockaddr_storage peer, local;
+    socklen_t peer_len = sizeof peer, local_len = sizeof local;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int fd = SSL_get_fd(ssl), port = 0;
+    *local_port = 0;
+    if (fd >= 0 && getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0) {
+        const void *addr = peer.ss_family == AF_INET6
+                               ? (const void *)&((struct sockaddr_in6 *)&peer)->sin6_addr
+                               : (const void *)&((struct sockaddr_in *)&peer)->sin_addr;
+        port = ntohs(peer.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&peer)->sin6_port
+                                                : ((struct sockaddr_in *)&peer)->sin_port);
+        inet_ntop(peer.ss_family, addr, host, sizeof host);
+    }
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&local, &local_len) == 0)
+        *local_port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+                                                        : ((struct sockaddr_in *)&local)->sin_port);
+    snprintf(out, cap, "%s:%d", host, port);
+}
+
+/* Where a context counts its refused handshakes (tls_count_refusals). */
+static int counter_index = -1;
+
+/* A fatal alert lcbd sends ends a connection it refused: logged like every
+ * other refusal ("refused: WHO (WHERE): CODE: why"), by the peer's address,
+ * since nothing else is known of it yet, and counted with the others, so
+ * the shutdown line's count equals the log's. No response code exists here.
+ * OpenSSL also "sends" a fatal alert to a peer that closed without
+ * close_notify (many clients do): that is no refusal, and not logged. */
+static void log_fatal_alert(const SSL *ssl, int where, int ret)
+{
+    if (!(where & SSL_CB_WRITE_ALERT) || (ret >> 8) != SSL3_AL_FATAL ||
+        ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        return;
+    long verify = SSL_get_verify_result(ssl);
+    int alert = ret & 0xff, port;
+    char peer[INET6_ADDRSTRLEN + 8];
+    peer_text(ssl, peer, sizeof peer, &port);
+    unsigned long *refusals =
+        counter_index < 0 ? NULL : SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), counter_index);
+    if (refusals != NULL)
+        (*refusals)++;
+    log_info("refused: TLS %s from %s (port %d): %s: alert %s%s%s",
+             SSL_in_init(ssl) ? "handshake" : "connection", peer, port,
+             handshake_refusal_code(alert, verify),
+             /* OpenSSL 3.0 has no name for TLS 1.3's alert 116 */
+             alert == TLS13_AD_CERTIFICATE_REQUIRED ? "certificate required"
+                                                    : SSL_alert_desc_string_long(ret),
+             verify != X509_V_OK ? ": " : "",
+             verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "");
 }
 
 SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, const char *ca_file,
@@ -46,12 +119,20 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, const c
     }
     SSL_CTX_set_client_CA_list(ctx, names);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_info_callback(ctx, log_fatal_alert);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);
     return ctx;
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+int tls_count_refusals(SSL_CTX *ctx, unsigned long *refusals)
+{
+    if (counter_index < 0)
+        counter_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    return counter_index >= 0 && SSL_CTX_set_ex_data(ctx, counter_index, refusals) == 1 ? 0 : -1;
 }
 
 struct refusal_check {
@@ -83,8 +164,9 @@ static int verify_not_refused(int preverify_ok, X509_STORE_CTX *store)
     unsigned int len = 0;
     if (check == NULL || leaf == NULL || X509_digest(leaf, EVP_sha256(), fingerprint, &len) != 1)
         return 0;
-    if (check->is_refused(fingerprint, check->arg)) {
-        X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
+    int refusal = check->is_refused(fingerprint, check->arg);
+    if (refusal != X509_V_OK) {
+        X509_STORE_CTX_set_error(store, refusal);
         return 0;
     }
     return 1;

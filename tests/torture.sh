@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The torture tests' automake entry: short forms of bench/crash-test (lcbd
-# killed, PostgreSQL crashed), bench/idempotence-test, bench/two-lcbd-test
-# and bench/tamper-test against one private PostgreSQL cluster, about two
-# minutes on two cores, with the reproductions of the findings of
-# docs/reliability.md. An open finding may run as an expected failure
-# (xfail): printed, not counted. Last line: "torture: N passed, M failed".
+# killed, PostgreSQL crashed), bench/idempotence-test, bench/two-lcbd-test,
+# bench/tamper-test, bench/authz-test (1,000 attempts outside one's rights)
+# and bench/hostile-test (4,000 hostile frames) against one private
+# PostgreSQL cluster, with the reproductions of the findings of
+# docs/reliability.md; about five minutes on two cores. An open finding may
+# run as an expected failure (xfail): printed, not counted. Last line:
+# "torture: N passed, M failed".
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
@@ -55,6 +57,7 @@ run crash pass "$srcdir/bench/crash-test" --kill-rounds 5 --pg-rounds 2 --second
 run idempotence pass "$srcdir/bench/idempotence-test" --count 2000 --connections 6 --batch 10
 run two-lcbd pass "$srcdir/bench/two-lcbd-test" --seconds 5 --unique
 run tamper pass "$srcdir/bench/tamper-test" --tampers 100 --postings 400 --blind-each 1 --seed 1
+run authz pass "$srcdir/bench/authz-test" --attempts 1000 --seed 1
 run replay-race pass "$srcdir/bench/two-lcbd-test" --seconds 4
 run group-deadlock pass "$srcdir/bench/two-lcbd-test" --lcbd-defaults --unique --learners 16 \
     --seconds 4
