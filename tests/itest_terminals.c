@@ -598,6 +598,58 @@ START_TEST(test_openssl_s_client_completes_the_handshake)
 }
 END_TEST
 
+/* One sequence number, two OUTCOMEs of different cards, pipelined: they may
+ * share a batched group (their learners differ), where neither prepare sees
+ * the other. Exactly one is posted; the other is sequence_replayed. */
+#define SHARED_SEQ_PAIRS 8
+START_TEST(test_outcomes_sharing_a_sequence_number_post_once)
+{
+    char prefix[ITEST_PATH_MAX], courses[SHARED_SEQ_PAIRS][ITEST_CODE_MAX + 16];
+    struct lcb_error err;
+    long size = ledger_size();
+
+    for (int k = 0; k < SHARED_SEQ_PAIRS; k++) {
+        snprintf(courses[k], sizeof courses[k], "%s-seq%d", district.branch_course, k);
+        free(itest_lcbctl_ok("course", "add", "--code", courses[k], "--owner", district.branch,
+                             "--title", "Shared sequence", "--unit", "community", "--credits",
+                             "50", "--hours-minutes", "60", "--level", "1", (char *)NULL));
+    }
+    terminal_cert(prefix, district.branch);
+    struct lcbp_client *c = terminal_open(prefix);
+    uint32_t first_id = 0;
+    for (int k = 0; k < 2 * SHARED_SEQ_PAIRS; k++) {
+        lcbp_message_init(&req, LCBP_OUTCOME, lcbp_client_next_id(c));
+        if (k == 0)
+            first_id = req.request_id;
+        snprintf(req.card, sizeof req.card, "%s", district.cards[k % 2]);
+        snprintf(req.course, sizeof req.course, "%s", courses[k / 2]);
+        snprintf(req.result, sizeof req.result, "pass");
+        snprintf(req.completed_on, sizeof req.completed_on, "2026-01-15");
+        req.sequence = 100 + (uint64_t)(k / 2);
+        ck_assert_msg(lcbp_client_send(c, &req, &err) == 0, "%s: %s", err.code, err.message);
+    }
+    int posted[SHARED_SEQ_PAIRS] = {0}, replayed[SHARED_SEQ_PAIRS] = {0};
+    for (int k = 0; k < 2 * SHARED_SEQ_PAIRS; k++) {
+        ck_assert_msg(lcbp_client_recv(c, &resp, &err) == 0, "%s: %s", err.code, err.message);
+        uint32_t pair = (resp.request_id - first_id) / 2;
+        ck_assert_uint_lt(pair, SHARED_SEQ_PAIRS);
+        if (resp.type == LCBP_OUTCOME_OK && resp.status == LCBP_STATUS_APPLIED)
+            posted[pair]++;
+        else if (resp.type == LCBP_ERROR && strcmp(resp.error_code, "sequence_replayed") == 0)
+            replayed[pair]++;
+        else
+            ck_abort_msg("request %u: %s %s", (unsigned)resp.request_id, lcbp_type_name(resp.type),
+                         resp.error_code);
+    }
+    lcbp_client_close(c);
+    for (int k = 0; k < SHARED_SEQ_PAIRS; k++) {
+        ck_assert_msg(posted[k] == 1 && replayed[k] == 1, "sequence %d: %d posted, %d replayed",
+                      100 + k, posted[k], replayed[k]);
+    }
+    ck_assert_int_eq(ledger_size(), size + SHARED_SEQ_PAIRS * 1000000 + 2 * SHARED_SEQ_PAIRS);
+}
+END_TEST
+
 /* A terminal's name is its id on the wire and in every tap: lcbctl refuses
  * to issue a terminal certificate whose name is not an LCBP code, and
  * records nothing. */
@@ -633,6 +685,7 @@ Suite *itest_terminals_suite(void)
     tcase_add_test(lcbp, test_revoked_and_non_terminal_certificates_refused);
     tcase_add_test(lcbp, test_openssl_s_client_completes_the_handshake);
     tcase_add_test(lcbp, test_terminal_name_must_be_a_code);
+    tcase_add_test(lcbp, test_outcomes_sharing_a_sequence_number_post_once);
     suite_add_tcase(s, lcbp);
     return s;
 }
