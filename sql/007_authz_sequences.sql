@@ -40,49 +40,22 @@ $$;
 
 -- 005's lcb_tap_check, and a number an OUTCOME used is sequence_replayed
 -- for a tap (a tap's answer is then never recorded, as for any replay).
-CREATE OR REPLACE FUNCTION lcb_tap_check(p_institution_id bigint, p_terminal text,
-                                         p_sequence numeric, p_card text, p_session text,
-                                         p_direction text, p_terminal_ms bigint,
-                                         p_window_s integer) RETURNS lcb_tap_check
+-- 005's callers name lcb_tap_check, so the new check takes the name and
+-- asks the old one, kept as lcb_tap_check_005, first.
+ALTER FUNCTION lcb_tap_check(bigint, text, numeric, text, text, text, bigint, integer)
+    RENAME TO lcb_tap_check_005;
+
+CREATE FUNCTION lcb_tap_check(p_institution_id bigint, p_terminal text, p_sequence numeric,
+                              p_card text, p_session text, p_direction text,
+                              p_terminal_ms bigint, p_window_s integer) RETURNS lcb_tap_check
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    t taps;
-    s course_sessions;
-    answer lcb_tap_check := ROW(false, NULL, NULL, NULL, NULL)::lcb_tap_check;
-    now_ms bigint := lcb_time_ms(now());
-    refusal lcb_prepared;
+    answer lcb_tap_check := lcb_tap_check_005(p_institution_id, p_terminal, p_sequence, p_card,
+                                              p_session, p_direction, p_terminal_ms,
+                                              p_window_s);
 BEGIN
-    SELECT * INTO t FROM taps WHERE institution_id = p_institution_id AND terminal = p_terminal
-        AND sequence = p_sequence;
-    IF FOUND THEN
-        answer.seen := true;
-        answer.seen_status := CASE WHEN t.card = p_card AND t.session = p_session
-                                        AND t.direction = p_direction
-                                        AND t.terminal_time_ms = p_terminal_ms
-                                   THEN t.status ELSE 'sequence_replayed' END;
-        answer.learner_id := t.learner_id;
-        answer.catalogue_id := t.catalogue_id;
-        RETURN answer;
-    END IF;
-    IF lcb_terminal_outcome_seen(p_institution_id, p_terminal, p_sequence) THEN
-        answer.seen := true;
-        answer.seen_status := 'sequence_replayed';
-        RETURN answer;
-    END IF;
-    SELECT learner_id INTO answer.learner_id FROM cards WHERE number = p_card;
-    SELECT * INTO s FROM course_sessions WHERE code = p_session;
-    answer.catalogue_id := s.catalogue_id;
-    refusal := lcb_card_refusal(p_card);
-    IF NOT (refusal IS NULL) THEN
-        answer.refusal := refusal.error_code;
-    ELSIF s.id IS NULL THEN
-        answer.refusal := 'session_not_found';
-    ELSIF s.institution_id <> p_institution_id THEN
-        answer.refusal := 'course_not_owned';
-    ELSIF p_terminal_ms > now_ms + lcb_clock_tolerance_ms() THEN
-        answer.refusal := 'tap_in_future';
-    ELSIF p_terminal_ms < now_ms - coalesce(p_window_s, 604800) * 1000::bigint THEN
-        answer.refusal := 'tap_too_old';
+    IF NOT answer.seen AND lcb_terminal_outcome_seen(p_institution_id, p_terminal, p_sequence) THEN
+        answer := ROW(true, 'sequence_replayed', NULL, NULL, NULL)::lcb_tap_check;
     END IF;
     RETURN answer;
 END $$;
