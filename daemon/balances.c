@@ -13,16 +13,10 @@
 #define BATCHES_IN_FLIGHT 2
 #define CARD_MAX 24
 
-/* One row per balance of each card, or one row with the card's refusal or
- * with a NULL unit (a card with no balances yet), in the order asked. */
+/* lcb_card_balances (sql/008) answers a whole batch in card order. */
 static const char batch_sql[] =
-    "SELECT r.ord, r.error_code, r.error_message, b.unit, b.amount, u.scale "
-    "FROM lcb_card_refusals($1::text[]) r "
-    "LEFT JOIN cards c ON c.number = ($1::text[])[r.ord] AND r.error_code IS NULL "
-    "LEFT JOIN accounts a ON a.learner_id = c.learner_id "
-    "LEFT JOIN balances b ON b.account_id = a.id "
-    "LEFT JOIN units u ON u.code = b.unit "
-    "ORDER BY r.ord, b.unit";
+    "SELECT ord, error_code, error_message, unit, amount, scale "
+    "FROM lcb_card_balances($1::text[])";
 
 enum { COL_ORD, COL_ERROR_CODE, COL_ERROR_MESSAGE, COL_UNIT, COL_AMOUNT, COL_SCALE, COLUMNS };
 

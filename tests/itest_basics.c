@@ -1,7 +1,7 @@
 /* The first integration suite: the ground every other suite stands on. The
  * migrations make the ledger append-only for lcbd's role and, through
- * triggers, for the superuser too; the database refuses a card number with
- * a bad check digit; the demo district builds and survives a database
+ * triggers, for the superuser too; the database refuses unbalanced entries
+ * and a card number with a bad check digit; the demo district builds and survives a database
  * crash; lcbd starts, answers
  * /healthz and refuses /v1/ without a client certificate. */
 #include "tests/itest.h"
@@ -68,13 +68,14 @@ START_TEST(test_app_role_cannot_change_the_ledger)
 }
 END_TEST
 
-/* A balanced deposit written by hand, inside a transaction the test rolls
- * back: no real record is ever touched, and verify never sees it. */
-static void insert_synthetic_deposit(PGconn *conn, const char *card, const char *school)
+/* A deposit's transaction row written by hand, without entries, inside a
+ * transaction the test rolls back: no real record is ever touched, and
+ * verify never sees it. Its id goes to id. */
+static void insert_synthetic_transaction(PGconn *conn, const char *card, const char *school,
+                                         char *id, size_t id_size)
 {
     const char *const params[] = {card, school};
     PGresult *res;
-    char id[64];
 
     exec_ok(conn,
             "INSERT INTO signing_keys (key_id, public_key_pem) "
@@ -93,22 +94,32 @@ static void insert_synthetic_deposit(PGconn *conn, const char *card, const char 
         2, NULL, params, NULL, NULL, 0);
     ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1,
                   "synthetic transaction: %s", PQresultErrorMessage(res));
-    snprintf(id, sizeof id, "%s", PQgetvalue(res, 0, 0));
+    snprintf(id, id_size, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
-    {
-        const char *const entry_params[] = {id, card, school};
+}
 
-        exec_ok(conn,
-                "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
-                "SELECT $1::uuid, 0, a.id, 'vocational', 200 FROM cards c "
-                "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2 "
-                "UNION ALL "
-                "SELECT $1::uuid, 1, a.id, 'vocational', -200 FROM institutions i "
-                "  JOIN accounts a ON a.institution_id = i.id WHERE i.code = $3",
-                3, entry_params);
+/* Entries of transaction id: the learner of card gets learner_amount, the
+ * school's account school_amount, both in vocational units. */
+static const char synthetic_entries_sql[] =
+    "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
+    "SELECT $1::uuid, 0, a.id, 'vocational', $4::bigint FROM cards c "
+    "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2 "
+    "UNION ALL "
+    "SELECT $1::uuid, 1, a.id, 'vocational', $5::bigint FROM institutions i "
+    "  JOIN accounts a ON a.institution_id = i.id WHERE i.code = $3";
+
+/* A balanced deposit written by hand (see insert_synthetic_transaction). */
+static void insert_synthetic_deposit(PGconn *conn, const char *card, const char *school)
+{
+    char id[64];
+
+    insert_synthetic_transaction(conn, card, school, id, sizeof id);
+    {
+        const char *const entry_params[] = {id, card, school, "200", "-200"};
+
+        exec_ok(conn, synthetic_entries_sql, 5, entry_params);
     }
-    /* fire the deferred double-entry check now: the deposit is balanced,
-     * and no trigger event stays pending (TRUNCATE would refuse for that) */
+    /* no trigger event may stay pending (TRUNCATE would refuse for that) */
     exec_ok(conn, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
 }
 
@@ -134,6 +145,63 @@ START_TEST(test_even_the_superuser_cannot_change_the_ledger)
         exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
         expect_refused(conn, attempts[i], 0, NULL, "LCB00", "append_only");
         exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+    }
+    exec_ok(conn, "ROLLBACK", 0, NULL);
+    PQfinish(conn);
+    ck_assert_int_eq(ledger_rows(), before);
+}
+END_TEST
+
+/* Invariant 2 in the database itself (sql/008): whoever inserts entries,
+ * every transaction they touch must sum to zero per unit when the INSERT
+ * ends, including one balanced before and given one more entry. */
+START_TEST(test_even_the_superuser_cannot_write_unbalanced_entries)
+{
+    static const char *const unbalanced[][2] = {
+        {"200", "-199"}, /* off by one */
+        {"200", "200"},  /* both sides credited */
+    };
+    struct itest_district d;
+    long before;
+    PGconn *conn;
+    char id[64];
+
+    itest_district_make(&d, "balanced");
+    before = ledger_rows();
+    conn = itest_pg_connect(NULL);
+    exec_ok(conn, "BEGIN", 0, NULL);
+    insert_synthetic_transaction(conn, d.cards[0], d.school, id, sizeof id);
+    for (size_t i = 0; i < sizeof unbalanced / sizeof unbalanced[0]; i++) {
+        const char *const params[] = {id, d.cards[0], d.school, unbalanced[i][0],
+                                      unbalanced[i][1]};
+
+        exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+        expect_refused(conn, synthetic_entries_sql, 5, params, "LCB00", "unbalanced");
+        exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+    }
+    {
+        /* one side alone is refused at once, not trusted to be balanced by a
+         * later statement */
+        const char *const params[] = {id, d.cards[0], "200"};
+
+        exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+        expect_refused(conn,
+                       "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
+                       "SELECT $1::uuid, 0, a.id, 'vocational', $3::bigint FROM cards c "
+                       "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2",
+                       3, params, "LCB00", "unbalanced");
+        exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+    }
+    {
+        const char *const balanced[] = {id, d.cards[0], d.school, "200", "-200"};
+        const char *const extra[] = {id, d.cards[0], "7"};
+
+        exec_ok(conn, synthetic_entries_sql, 5, balanced);
+        expect_refused(conn,
+                       "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
+                       "SELECT $1::uuid, 2, a.id, 'vocational', $3::bigint FROM cards c "
+                       "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2",
+                       3, extra, "LCB00", "unbalanced");
     }
     exec_ok(conn, "ROLLBACK", 0, NULL);
     PQfinish(conn);
@@ -273,6 +341,7 @@ Suite *itest_basics_suite(void)
     tcase_set_timeout(ledger, 120);
     tcase_add_test(ledger, test_app_role_cannot_change_the_ledger);
     tcase_add_test(ledger, test_even_the_superuser_cannot_change_the_ledger);
+    tcase_add_test(ledger, test_even_the_superuser_cannot_write_unbalanced_entries);
     tcase_add_test(ledger, test_database_refuses_a_bad_card_check_digit);
     tcase_add_test(ledger, test_demo_district_is_built_through_lcbctl);
     tcase_add_test(ledger, test_committed_data_survives_a_database_crash);
