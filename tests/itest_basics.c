@@ -1,9 +1,9 @@
 /* The first integration suite: the ground every other suite stands on. The
  * migrations make the ledger append-only for lcbd's role and, through
  * triggers, for the superuser too; the database refuses unbalanced entries
- * and a card number with a bad check digit; the demo district builds and survives a database
- * crash; lcbd starts, answers
- * /healthz and refuses /v1/ without a client certificate. */
+ * and a card number with a bad check digit; the demo district builds and
+ * survives a database crash; lcbd starts, answers /healthz and refuses /v1/
+ * without a client certificate. */
 #include "tests/itest.h"
 #include "tests/itest_suites.h"
 
