@@ -8,6 +8,7 @@
 #include "daemon/auth.h"
 #include "daemon/db.h"
 #include "daemon/log.h"
+#include "daemon/net.h"
 #include "daemon/request.h"
 #include "daemon/tls.h"
 
@@ -339,6 +340,7 @@ struct http_server *http_server_new(struct app *app, SSL_CTX *tls, struct lcb_er
                       app->cfg->listen_port);
         goto fail;
     }
+    net_no_delay(evhttp_bound_socket_get_fd(server->bound));
     return server;
 fail:
     http_server_free(server);

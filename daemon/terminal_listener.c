@@ -8,6 +8,7 @@
 #include "daemon/auth.h"
 #include "daemon/terminal.h"
 #include "daemon/log.h"
+#include "daemon/net.h"
 #include "daemon/tls.h"
 #include "daemon/validate.h"
 
@@ -434,6 +435,7 @@ struct terminal_listener *terminal_listener_new(struct app *app, SSL_CTX *tls, s
         free(server);
         return NULL;
     }
+    net_no_delay(evconnlistener_get_fd(server->listener));
     log_info("listening for terminals (LCBP/1) on %s:%d", app->cfg->lcbp_listen_host,
              app->cfg->lcbp_listen_port);
     return server;

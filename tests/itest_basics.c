@@ -7,10 +7,16 @@
 #include "tests/itest.h"
 #include "tests/itest_suites.h"
 
+#include "daemon/net.h"
+
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Runs sql with params on conn and expects it to fail with sqlstate. */
@@ -332,6 +338,41 @@ START_TEST(test_lcbd_starts_and_guards_v1)
 }
 END_TEST
 
+static int tcp_no_delay_of(int fd)
+{
+    int value = -1;
+    socklen_t len = sizeof value;
+    ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len), 0);
+    return value;
+}
+
+/* lcbd turns Nagle off on its listening sockets only (daemon/net.h), which
+ * is enough only if accepted sockets inherit it: with Nagle on, a response
+ * waited for the client's delayed ACK, about 40 ms a request. */
+START_TEST(test_accepted_sockets_inherit_no_delay)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t addr_len = sizeof addr;
+    int listener = socket(AF_INET, SOCK_STREAM, 0);
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    int accepted;
+
+    ck_assert(listener >= 0 && client >= 0);
+    ck_assert_int_eq(bind(listener, (struct sockaddr *)&addr, sizeof addr), 0);
+    ck_assert_int_eq(getsockname(listener, (struct sockaddr *)&addr, &addr_len), 0);
+    ck_assert_int_eq(listen(listener, 1), 0);
+    ck_assert_int_eq(tcp_no_delay_of(listener), 0);
+    net_no_delay(listener);
+    ck_assert_int_eq(connect(client, (struct sockaddr *)&addr, sizeof addr), 0);
+    accepted = accept(listener, NULL, NULL);
+    ck_assert(accepted >= 0);
+    ck_assert_int_ne(tcp_no_delay_of(accepted), 0);
+    close(accepted);
+    close(client);
+    close(listener);
+}
+END_TEST
+
 Suite *itest_basics_suite(void)
 {
     Suite *s = suite_create("basics");
@@ -349,6 +390,7 @@ Suite *itest_basics_suite(void)
 
     tcase_set_timeout(daemon, 120);
     tcase_add_test(daemon, test_lcbd_starts_and_guards_v1);
+    tcase_add_test(daemon, test_accepted_sockets_inherit_no_delay);
     suite_add_tcase(s, daemon);
     return s;
 }
