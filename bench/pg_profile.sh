@@ -43,7 +43,8 @@ ORDER BY total_exec_time DESC LIMIT 15;
 SELECT round((total_time * 1000 / $count)::numeric, 1) AS "us/unit",
        round((self_time * 1000 / $count)::numeric, 1) AS "self us/unit",
        round((calls::numeric / $count), 2) AS "calls/unit", funcname AS function
-FROM pg_stat_user_functions ORDER BY total_time DESC LIMIT 10;
+FROM pg_stat_user_functions WHERE funcname NOT LIKE 'pg_stat_statements%'
+ORDER BY total_time DESC LIMIT 10;
 SELECT round((wal_records::numeric / $count), 1) AS "WAL records/unit",
        round((wal_bytes::numeric / $count), 0) AS "WAL bytes/unit",
        round((wal_fpi::numeric / $count), 2) AS "full pages/unit"
