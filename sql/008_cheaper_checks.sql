@@ -1,6 +1,6 @@
 -- 008: the same checks, at a fraction of their cost per posting. Measured
 -- with pg_stat_statements and track_functions under bench/throughput
--- (docs/performance.md, "Where PostgreSQL's time goes"): per posting,
+-- (docs/performance.md, "Where the time goes"): per posting,
 -- lcb_card_refusal and lcb_course_credited cost about 33 us each, because a
 -- LANGUAGE sql function that is not inlined is planned again at every call;
 -- a deposit's prepare nested five plpgsql calls, each dearer than the
