@@ -13,14 +13,12 @@
 static const char prepare_sql[] =
     "SELECT * FROM lcb_prepare_deposit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-/* lcb_prepare_deposit for many outcomes: the lateral call runs once per
- * element, in the order of the arrays (the group's lock order). */
+/* lcb_prepare_deposit's answers for many outcomes, in the order of the
+ * arrays (the group's lock order), from a few statements over the whole
+ * group (sql/009). */
 static const char batch_sql[] =
-    "SELECT p.* FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::bigint[], "
-    "$6::text[], $7::text[], $8::text[], $9::date[], $10::bytea[]) WITH ORDINALITY "
-    "AS u(institution, key, digest, card, learner, item, kind, result, completed_on, evidence, ord) "
-    "CROSS JOIN LATERAL lcb_prepare_deposit(u.institution, u.key, u.digest, u.card, u.learner, "
-    "u.item, u.kind, u.result, u.completed_on, u.evidence) AS p ORDER BY u.ord";
+    "SELECT * FROM lcb_prepare_deposits($1::bigint[], $2::text[], $3::bytea[], $4::text[], "
+    "$5::bigint[], $6::text[], $7::text[], $8::text[], $9::date[], $10::bytea[])";
 
 static void deposit_digest(const struct deposit_outcome *outcome, uint8_t digest[RECORD_HASH_LEN])
 {

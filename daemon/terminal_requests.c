@@ -273,20 +273,17 @@ static void on_outcome(const struct ledger_result *results, size_t n, void *arg)
 
 /* A terminal's OUTCOME shares the terminal's one sequence counter with its
  * taps (SPEC.md 7.4): lcb_prepare_terminal_outcome (sql/007) checks the
- * number against both before it deposits. Its batch form lets a group of
+ * number against both before it deposits. Its batch form (sql/009's
+ * lcb_prepare_deposits, with the terminals and their numbers) lets a group of
  * outcomes from many terminals commit like a batch of HTTPS outcomes; two
  * of one group that share a number fail lcb_append_many on the key and are
  * retried one by one, where the second sees the first. */
 static const char terminal_outcome_sql[] =
     "SELECT * FROM lcb_prepare_terminal_outcome($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 static const char terminal_outcome_batch_sql[] =
-    "SELECT p.* FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::bigint[], "
-    "$6::text[], $7::text[], $8::text[], $9::date[], $10::bytea[], $11::text[], $12::numeric[]) "
-    "WITH ORDINALITY AS u(institution, key, digest, card, learner, item, kind, result, "
-    "completed_on, evidence, terminal, sequence, ord) "
-    "CROSS JOIN LATERAL lcb_prepare_terminal_outcome(u.institution, u.key, u.digest, u.card, "
-    "u.learner, u.item, u.kind, u.result, u.completed_on, u.evidence, u.terminal, u.sequence) "
-    "AS p ORDER BY u.ord";
+    "SELECT * FROM lcb_prepare_deposits($1::bigint[], $2::text[], $3::bytea[], $4::text[], "
+    "$5::bigint[], $6::text[], $7::text[], $8::text[], $9::date[], $10::bytea[], $11::text[], "
+    "$12::numeric[])";
 
 static int terminal_outcome_request(const struct terminal *t, uint64_t sequence,
                                     const struct deposit_outcome *outcome,

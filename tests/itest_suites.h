@@ -10,6 +10,7 @@
 #define ITEST_SUITES(X) \
     X(itest_basics_suite) \
     X(itest_outcomes_suite) \
+    X(itest_prepare_suite) \
     X(itest_admin_suite) \
     X(itest_queries_suite) \
     X(itest_rules_suite) \
