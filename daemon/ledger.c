@@ -309,10 +309,25 @@ static void group_committed(struct group *g)
 }
 
 /* A statement failed inside the transaction: roll back, then go solo. */
+/* Whether a group's failure is one its design expects: lcb's own checks
+ * (LCB00: a moved chain head), a unique key taken twice (class 23) or a
+ * serialization failure or deadlock (class 40). Anything else, such as a
+ * statement PostgreSQL cannot run, means the batch path is broken: its
+ * postings still go through one by one, only slower, so it must be seen. */
+static bool group_conflict(const char *why)
+{
+    return strncmp(why, "LCB00", 5) == 0 || strncmp(why, "23", 2) == 0 ||
+           strncmp(why, "40", 2) == 0;
+}
+
 static void group_rolled_back(struct group *g, const char *why)
 {
     if (!g->solo) {
-        log_info("ledger: group of %zu rolled back (%s); retrying one by one", g->n, why);
+        if (group_conflict(why))
+            log_info("ledger: group of %zu rolled back (%s); retrying one by one", g->n, why);
+        else
+            log_warning("ledger: group of %zu failed unexpectedly (%s); retrying one by one",
+                        g->n, why);
         g->solo = true;
         g->cursor = 0;
         g->solo_first = 0;

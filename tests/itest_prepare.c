@@ -4,12 +4,14 @@
  * for members that reach every answer, the same rows in the same order and
  * the same terminal refusals kept. lcbd falls back to preparing members one
  * by one when a group's prepare fails, so a broken set-based prepare would
- * only show as slowness; these tests call it directly. Everything happens
- * inside transactions that are rolled back: no record is ever touched. */
+ * only show as slowness: these tests call it directly, inside transactions
+ * that are rolled back (no record is ever touched), and one shows that lcbd
+ * warns of such a failure in its log. */
 #include "tests/itest.h"
 #include "tests/itest_suites.h"
 
 #include <check.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +309,66 @@ START_TEST(test_group_with_one_key_twice_answers_as_before)
 }
 END_TEST
 
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    char *text = calloc(1, 1 << 20);
+    ck_assert(text != NULL);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* The batch path broken on purpose (lcbd may not run the group's prepare):
+ * the outcome is still posted, one by one, and lcbd's log says, at level
+ * warning, which statement failed and how. */
+START_TEST(test_lcbd_warns_when_a_group_prepare_fails_and_still_posts)
+{
+    static const char signature[] =
+        "lcb_prepare_deposits(bigint[], text[], bytea[], text[], bigint[], text[], text[], "
+        "text[], date[], bytea[], text[], numeric[])";
+    struct itest_district d;
+    struct itest_lcbd lcbd;
+    char sql[512], key[ITEST_CODE_MAX], *body, *log;
+    int status;
+    json_t *doc = NULL;
+
+    itest_district_make(&d, "prepw");
+    ck_assert_int_eq(itest_lcbd_start(&lcbd, NULL), 0);
+    itest_unique(key, "k");
+    ck_assert(asprintf(&body,
+                       "{\"outcomes\": [{\"idempotency_key\": \"%s\", \"card\": \"%s\", "
+                       "\"course\": \"%s\", \"result\": \"pass\", "
+                       "\"completed_on\": \"2026-11-02\"}]}",
+                       key, d.cards[0], d.school_course) > 0);
+    snprintf(sql, sizeof sql, "REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC", signature);
+    PQclear(itest_sql(sql));
+    int posted = itest_https(&lcbd, "POST", "/v1/outcomes", body, d.school_cert, &status, &doc);
+    snprintf(sql, sizeof sql, "GRANT EXECUTE ON FUNCTION %s TO PUBLIC", signature);
+    PQclear(itest_sql(sql));
+    ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
+
+    ck_assert_int_eq(posted, 0);
+    ck_assert_int_eq(status, 200);
+    json_t *result = json_array_get(json_object_get(doc, "results"), 0);
+    ck_assert_msg(result != NULL &&
+                      strcmp(json_string_value(json_object_get(result, "status")), "posted") == 0,
+                  "the outcome was not posted one by one");
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM transactions WHERE idempotency_key = '%s'",
+             key);
+    ck_assert_int_eq(itest_sql_long(sql), 1);
+    log = read_file(lcbd.log_path);
+    ck_assert_msg(strstr(log, " lcbd warning: ledger: group of 1 failed unexpectedly (42501 "
+                              "permission denied for function lcb_prepare_deposits") != NULL,
+                  "no warning of the failed group in lcbd's log:\n%s", log);
+    free(log);
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
 Suite *itest_prepare_suite(void)
 {
     Suite *s = suite_create("prepare");
@@ -316,5 +378,10 @@ Suite *itest_prepare_suite(void)
     tcase_add_test(prepare, test_group_prepare_answers_as_each_terminal_outcome_alone);
     tcase_add_test(prepare, test_group_with_one_key_twice_answers_as_before);
     suite_add_tcase(s, prepare);
+
+    TCase *daemon = tcase_create("lcbd");
+    tcase_set_timeout(daemon, 120);
+    tcase_add_test(daemon, test_lcbd_warns_when_a_group_prepare_fails_and_still_posts);
+    suite_add_tcase(s, daemon);
     return s;
 }
