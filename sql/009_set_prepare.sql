@@ -7,15 +7,15 @@
 -- each with its own executor start-up, which was a third of PostgreSQL's CPU
 -- per posting (docs/performance.md, "Where the time goes").
 -- lcb_prepare_deposits answers exactly what those answer for each member, in
--- the same order of checks, with five statements per group:
+-- the same order of checks, with three statements per group (a fourth when
+-- a terminal's outcome is refused for good):
 --   1. every check that needs no lock (the terminal's number, the first
 --      replay check, the card or learner, the course or certificate);
 --   2. the learners' chains locked, in the members' order (lcbd's lock
 --      order, as before);
 --   3. under the locks, with a snapshot taken after them: the replay check
 --      again, the course not yet credited, the recognition rule, the amount;
---   4. a terminal's final refusals kept (007);
---   5. the answers, in the members' order.
+--   4. a terminal's final refusals kept (007).
 -- Members do not see each other here, as they did not before: a group never
 -- holds two postings to one chain, and one that names a learner twice (by
 -- card and by id) fails lcb_append_many and is retried member by member.
@@ -32,45 +32,21 @@ CREATE FUNCTION lcb_prepare_deposits(p_institutions bigint[], p_keys text[], p_d
 LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     n integer := cardinality(p_keys);
+    distinct_keys integer;
     answers lcb_prepared[];
     learners bigint[];
+    refused_for_good boolean;
 BEGIN
-    IF (SELECT count(DISTINCT (k.institution, k.key))
-        FROM unnest(p_institutions, p_keys) AS k(institution, key)) <> n THEN
-        IF p_terminals IS NULL THEN
-            RETURN QUERY
-            SELECT p.* FROM unnest(p_institutions, p_keys, p_digests, p_cards, p_learners, p_items,
-                                   p_kinds, p_results, p_completed_on, p_evidence)
-                WITH ORDINALITY AS u(institution, key, digest, card, learner, item, kind, result,
-                                     completed_on, evidence, ord)
-            CROSS JOIN LATERAL lcb_prepare_deposit(u.institution, u.key, u.digest, u.card,
-                                                   u.learner, u.item, u.kind, u.result,
-                                                   u.completed_on, u.evidence) AS p
-            ORDER BY u.ord;
-        ELSE
-            RETURN QUERY
-            SELECT p.* FROM unnest(p_institutions, p_keys, p_digests, p_cards, p_learners, p_items,
-                                   p_kinds, p_results, p_completed_on, p_evidence, p_terminals,
-                                   p_sequences)
-                WITH ORDINALITY AS u(institution, key, digest, card, learner, item, kind, result,
-                                     completed_on, evidence, terminal, sequence, ord)
-            CROSS JOIN LATERAL lcb_prepare_terminal_outcome(u.institution, u.key, u.digest,
-                                                            u.card, u.learner, u.item, u.kind,
-                                                            u.result, u.completed_on,
-                                                            u.evidence, u.terminal,
-                                                            u.sequence) AS p
-            ORDER BY u.ord;
-        END IF;
-        RETURN;
-    END IF;
-
     -- 1. A member refused (or found posted) here gets its final answer and
     -- no learner, so no lock. Unnest pads missing terminal arrays with NULL.
+    -- The inner OFFSET 0 computes each member's answer once, not once for
+    -- each aggregate that reads it.
     SELECT array_agg(c.answer ORDER BY c.ord),
-           array_agg(CASE WHEN c.answer IS NULL THEN c.learner END ORDER BY c.ord)
-        INTO answers, learners
+           array_agg(CASE WHEN c.answer IS NULL THEN c.learner END ORDER BY c.ord),
+           count(DISTINCT (c.institution, c.key))
+        INTO answers, learners, distinct_keys
     FROM (
-        SELECT u.ord, COALESCE(cr.learner_id, u.learner) AS learner,
+        SELECT u.ord, u.institution, u.key, COALESCE(cr.learner_id, u.learner) AS learner,
             CASE
             WHEN u.terminal IS NOT NULL AND EXISTS (
                     SELECT 1 FROM taps WHERE institution_id = u.institution
@@ -109,7 +85,38 @@ BEGIN
             SELECT * FROM transactions WHERE institution_id = u.institution
             AND idempotency_key = u.key OFFSET 0) t ON true
         LEFT JOIN LATERAL (SELECT * FROM catalogue WHERE code = u.item OFFSET 0) i ON true
+        OFFSET 0
     ) c;
+
+    -- Two members under one key: nothing is locked or written yet, so start
+    -- again, member by member.
+    IF distinct_keys <> n THEN
+        IF p_terminals IS NULL THEN
+            RETURN QUERY
+            SELECT p.* FROM unnest(p_institutions, p_keys, p_digests, p_cards, p_learners, p_items,
+                                   p_kinds, p_results, p_completed_on, p_evidence)
+                WITH ORDINALITY AS u(institution, key, digest, card, learner, item, kind, result,
+                                     completed_on, evidence, ord)
+            CROSS JOIN LATERAL lcb_prepare_deposit(u.institution, u.key, u.digest, u.card,
+                                                   u.learner, u.item, u.kind, u.result,
+                                                   u.completed_on, u.evidence) AS p
+            ORDER BY u.ord;
+        ELSE
+            RETURN QUERY
+            SELECT p.* FROM unnest(p_institutions, p_keys, p_digests, p_cards, p_learners, p_items,
+                                   p_kinds, p_results, p_completed_on, p_evidence, p_terminals,
+                                   p_sequences)
+                WITH ORDINALITY AS u(institution, key, digest, card, learner, item, kind, result,
+                                     completed_on, evidence, terminal, sequence, ord)
+            CROSS JOIN LATERAL lcb_prepare_terminal_outcome(u.institution, u.key, u.digest,
+                                                            u.card, u.learner, u.item, u.kind,
+                                                            u.result, u.completed_on,
+                                                            u.evidence, u.terminal,
+                                                            u.sequence) AS p
+            ORDER BY u.ord;
+        END IF;
+        RETURN;
+    END IF;
 
     -- 2. Locked in the members' order: unnest gives them in order, and each
     -- lock is an index probe made as its member comes (a join could hash
@@ -120,7 +127,11 @@ BEGIN
 
     -- 3. A new statement, so a new snapshot: it sees what the lock holders
     -- we waited for committed.
-    SELECT array_agg(c.answer ORDER BY c.ord) INTO answers
+    SELECT array_agg(c.answer ORDER BY c.ord),
+           bool_or((c.answer).error_code IN ('card_not_found', 'card_lost', 'card_replaced',
+                                             'card_cancelled', 'course_not_found',
+                                             'course_not_owned'))
+        INTO answers, refused_for_good
     FROM (
         SELECT u.ord,
             CASE
@@ -169,7 +180,7 @@ BEGIN
     ) c;
 
     -- 4. 007's final refusals of a terminal's outcome, kept for its replays.
-    IF p_terminals IS NOT NULL THEN
+    IF p_terminals IS NOT NULL AND refused_for_good THEN
         INSERT INTO terminal_outcome_refusals (institution_id, terminal, sequence, request_digest,
                                                error_code, error_message)
             SELECT p_institutions[m], p_terminals[m], p_sequences[m], p_digests[m],

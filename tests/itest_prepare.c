@@ -283,6 +283,18 @@ START_TEST(test_group_prepare_answers_as_each_terminal_outcome_alone)
                   "terminal refusals kept: %s", group.kept_refusals);
     prepared_rows_free(&per_member);
     prepared_rows_free(&group);
+
+    /* a group with no refusal for good keeps none */
+    prepare_in_world(&d, 3, NULL, per_member_terminal_sql, &per_member);
+    prepare_in_world(&d, 3, NULL, group_terminal_sql, &group);
+    expect_codes(&group, codes);
+    expect_same(&per_member, &group);
+    ck_assert_msg(strncmp(group.kept_refusals, "12 card_lost", 12) == 0 &&
+                      strstr(group.kept_refusals, "; 13 card_lost") != NULL &&
+                      strchr(strstr(group.kept_refusals, "; 13 ") + 1, ';') == NULL,
+                  "terminal refusals kept: %s", group.kept_refusals);
+    prepared_rows_free(&per_member);
+    prepared_rows_free(&group);
 }
 END_TEST
 
