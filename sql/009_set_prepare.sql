@@ -23,6 +23,14 @@
 -- refusals table, so such a group is prepared member by member, as before.
 -- Both functions of a group keep one generic plan per session (below).
 
+-- The refusals of a terminal's outcome that are final (SPEC.md 7.4), kept
+-- so that a replay gets them again: 007's list.
+CREATE FUNCTION lcb_outcome_refused_for_good(p_code text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_code IN ('card_not_found', 'card_lost', 'card_replaced', 'card_cancelled',
+                      'course_not_found', 'course_not_owned')
+$$;
+
 CREATE FUNCTION lcb_prepare_deposits(p_institutions bigint[], p_keys text[], p_digests bytea[],
                                      p_cards text[], p_learners bigint[], p_items text[],
                                      p_kinds text[], p_results text[], p_completed_on date[],
@@ -44,9 +52,7 @@ BEGIN
     SELECT array_agg(c.answer ORDER BY c.ord),
            array_agg(CASE WHEN c.answer IS NULL THEN c.learner END ORDER BY c.ord),
            count(DISTINCT (c.institution, c.key)),
-           bool_or((c.answer).error_code IN ('card_not_found', 'card_lost', 'card_replaced',
-                                             'card_cancelled', 'course_not_found',
-                                             'course_not_owned'))
+           bool_or(lcb_outcome_refused_for_good((c.answer).error_code))
         INTO answers, learners, distinct_keys, refused_for_good
     FROM (
         SELECT u.ord, u.institution, u.key, COALESCE(cr.learner_id, u.learner) AS learner,
@@ -187,9 +193,7 @@ BEGIN
             SELECT p_institutions[m], p_terminals[m], p_sequences[m], p_digests[m],
                    (answers[m]).error_code, (answers[m]).error_message
             FROM generate_subscripts(answers, 1) AS m
-            WHERE (answers[m]).error_code IN ('card_not_found', 'card_lost', 'card_replaced',
-                                              'card_cancelled', 'course_not_found',
-                                              'course_not_owned')
+            WHERE lcb_outcome_refused_for_good((answers[m]).error_code)
             ON CONFLICT DO NOTHING;
     END IF;
 
