@@ -308,7 +308,6 @@ static void group_committed(struct group *g)
     group_run_transaction_end(g);
 }
 
-/* A statement failed inside the transaction: roll back, then go solo. */
 /* Whether a group's failure is one its design expects: lcb's own checks
  * (LCB00: a moved chain head), a unique key taken twice (class 23) or a
  * serialization failure or deadlock (class 40). Anything else, such as a
@@ -320,6 +319,7 @@ static bool group_conflict(const char *why)
            strncmp(why, "40", 2) == 0;
 }
 
+/* A statement failed inside the transaction: roll back, then go solo. */
 static void group_rolled_back(struct group *g, const char *why)
 {
     if (!g->solo) {

@@ -96,9 +96,9 @@ static const char members_sql[] =
     ") m(ord, key, digest, card, learner, item, kind, result, sequence),"
     "  institutions i WHERE i.code = n.school";
 
-#define PREPARED_COLUMNS                                                                       \
-    "(p.error_code, p.error_message, p.duplicate_id, p.duplicate_hash, p.chain_account, "    \
-    "p.head_seq, p.head_hash, p.kind, p.item_code, p.result, p.completed_on, "               \
+#define PREPARED_COLUMNS                                                                           \
+    "(p.error_code, p.error_message, p.duplicate_id, p.duplicate_hash, p.chain_account, "          \
+    "p.head_seq, p.head_hash, p.kind, p.item_code, p.result, p.completed_on, "                     \
     "p.evidence_sha256, p.reverses, p.reason, p.accounts, p.units, p.amounts)::text"
 
 /* What lcbd sent before sql/009: the per-member functions, in order. */
@@ -113,16 +113,17 @@ static const char per_member_terminal_sql[] =
 
 /* The group's arrays, as lcbd passes them. */
 #define ARRAY_OF(field) "(SELECT array_agg(" field " ORDER BY ord) FROM members)"
-#define DEPOSIT_ARRAYS                                                                         \
-    ARRAY_OF("institution") ", " ARRAY_OF("key") ", " ARRAY_OF("digest") ", " ARRAY_OF("card") \
-    ", " ARRAY_OF("learner") ", " ARRAY_OF("item") ", " ARRAY_OF("kind") ", "                 \
-    ARRAY_OF("result") ", " ARRAY_OF("completed_on") ", " ARRAY_OF("evidence")
+#define DEPOSIT_ARRAYS                                                                                         \
+    ARRAY_OF("institution")                                                                                    \
+    ", " ARRAY_OF("key") ", " ARRAY_OF("digest") ", " ARRAY_OF("card") ", " ARRAY_OF("learner") ", " ARRAY_OF( \
+        "item") ", " ARRAY_OF("kind") ", " ARRAY_OF("result") ", " ARRAY_OF("completed_on") ","                \
+                                                                                            " " ARRAY_OF("evidence")
 static const char group_deposit_sql[] =
     "SELECT " PREPARED_COLUMNS " FROM lcb_prepare_deposits(" DEPOSIT_ARRAYS ") "
     "WITH ORDINALITY p ORDER BY p.ordinality";
 static const char group_terminal_sql[] =
-    "SELECT " PREPARED_COLUMNS " FROM lcb_prepare_deposits(" DEPOSIT_ARRAYS ", "
-    ARRAY_OF("terminal") ", " ARRAY_OF("sequence") ") WITH ORDINALITY p ORDER BY p.ordinality";
+    "SELECT " PREPARED_COLUMNS " FROM lcb_prepare_deposits(" DEPOSIT_ARRAYS
+    ", " ARRAY_OF("terminal") ", " ARRAY_OF("sequence") ") WITH ORDINALITY p ORDER BY p.ordinality";
 
 static const char kept_refusals_sql[] =
     "SELECT coalesce(string_agg(sequence || ' ' || error_code || ' ' || error_message, '; ' "
@@ -167,9 +168,9 @@ static void prepare_in_world(const struct itest_district *d, int n_members,
     snprintf(learner1, sizeof learner1, "%lld", d->learner_ids[1]);
     snprintf(learner2, sizeof learner2, "%lld", d->learner_ids[2]);
     snprintf(trim_sql, sizeof trim_sql, "DELETE FROM members WHERE ord > %d", n_members);
-    const char *const names[] = {d->cards[0],         d->cards[1], d->cards[2],
-                                 d->school_course,    d->school,   d->school_certificate,
-                                 d->other_course,     learner1,    learner2};
+    const char *const names[] = {d->cards[0],      d->cards[1], d->cards[2],
+                                 d->school_course, d->school,   d->school_certificate,
+                                 d->other_course,  learner1,    learner2};
 
     exec_ok(conn, "BEGIN", 0, NULL);
     exec_ok(conn, names_sql, 9, names);
@@ -381,6 +382,54 @@ START_TEST(test_lcbd_warns_when_a_group_prepare_fails_and_still_posts)
 }
 END_TEST
 
+/* A conflict the group design expects (here one key twice in a batch, for
+ * two cards, so both reach lcb_append_many, whose unique index refuses the
+ * second) is logged at level info, not as a warning; one by one, the first
+ * is posted and the second is refused idempotency_conflict. */
+START_TEST(test_lcbd_logs_an_expected_group_conflict_as_info)
+{
+    struct itest_district d;
+    struct itest_lcbd lcbd;
+    char key[ITEST_CODE_MAX], *body, *log;
+    int status;
+    json_t *doc = NULL;
+
+    itest_district_make(&d, "prepi");
+    ck_assert_int_eq(itest_lcbd_start(&lcbd, NULL), 0);
+    itest_unique(key, "k");
+    ck_assert(asprintf(&body,
+                       "{\"outcomes\": ["
+                       "{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
+                       "\"result\": \"pass\", \"completed_on\": \"2026-11-02\"}, "
+                       "{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
+                       "\"result\": \"pass\", \"completed_on\": \"2026-11-02\"}]}",
+                       key, d.cards[0], d.school_course, key, d.cards[1], d.school_course) > 0);
+    int posted = itest_https(&lcbd, "POST", "/v1/outcomes", body, d.school_cert, &status, &doc);
+    ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
+
+    ck_assert_int_eq(posted, 0);
+    ck_assert_int_eq(status, 200);
+    json_t *results = json_object_get(doc, "results");
+    const char *first = json_string_value(json_object_get(json_array_get(results, 0), "status"));
+    json_t *second_error = json_object_get(json_array_get(results, 1), "error");
+    ck_assert_msg(first != NULL && strcmp(first, "posted") == 0, "the first was not posted");
+    ck_assert_msg(second_error != NULL &&
+                      strcmp(json_string_value(json_object_get(second_error, "code")),
+                             "idempotency_conflict") == 0,
+                  "the second was not refused idempotency_conflict");
+    log = read_file(lcbd.log_path);
+    ck_assert_msg(strstr(log, " lcbd info: ledger: group of 2 rolled back (23505 ") != NULL,
+                  "no info line of the rolled-back group in lcbd's log:\n%s", log);
+    ck_assert_msg(strstr(log, "failed unexpectedly") == NULL,
+                  "a warning for an expected "
+                  "conflict in lcbd's log:\n%s",
+                  log);
+    free(log);
+    free(body);
+    json_decref(doc);
+}
+END_TEST
+
 Suite *itest_prepare_suite(void)
 {
     Suite *s = suite_create("prepare");
@@ -394,6 +443,7 @@ Suite *itest_prepare_suite(void)
     TCase *daemon = tcase_create("lcbd");
     tcase_set_timeout(daemon, 120);
     tcase_add_test(daemon, test_lcbd_warns_when_a_group_prepare_fails_and_still_posts);
+    tcase_add_test(daemon, test_lcbd_logs_an_expected_group_conflict_as_info);
     suite_add_tcase(s, daemon);
     return s;
 }
