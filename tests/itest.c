@@ -713,6 +713,41 @@ PGconn *itest_pg_connect(const char *conninfo)
     return conn;
 }
 
+void itest_exec_ok(PGconn *conn, const char *sql, int n_params, const char *const *params)
+{
+    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus(res);
+
+    ck_assert_msg(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, "%s: %s", sql,
+                  PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+char *itest_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *out = NULL;
+    size_t len = 0;
+
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    for (;;) {
+        char chunk[4096];
+        size_t n = fread(chunk, 1, sizeof chunk, f);
+
+        if (n == 0)
+            break;
+        out = realloc(out, len + n + 1);
+        ck_assert_ptr_nonnull(out);
+        memcpy(out + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (out == NULL)
+        out = calloc(1, 1);
+    out[len] = '\0';
+    return out;
+}
+
 PGresult *itest_sql(const char *sql)
 {
     PGconn *conn = itest_pg_connect(NULL);

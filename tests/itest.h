@@ -128,6 +128,10 @@ int itest_lcbd_stop(struct itest_lcbd *d);
 /* Prints the end of lcbd's log to stderr (for failing tests). */
 void itest_lcbd_dump_log(const struct itest_lcbd *d);
 
+/* The whole of a file, such as lcbd's log (malloc'd, NUL-terminated; the
+ * caller frees it); aborts the test when it cannot be read. */
+char *itest_read_file(const char *path);
+
 /* ---- HTTPS -------------------------------------------------------------- */
 
 /* One blocking HTTP/1.1 request over TLS 1.3 to lcbd at 127.0.0.1:port,
@@ -172,6 +176,10 @@ PGresult *itest_sql_params(const char *conninfo, const char *sql, int n_params,
  * transaction across statements; aborts the test when it cannot connect.
  * The caller PQfinish()es it. */
 PGconn *itest_pg_connect(const char *conninfo);
+
+/* Runs sql with text parameters on conn; aborts the test unless it
+ * succeeds (the result is discarded). */
+void itest_exec_ok(PGconn *conn, const char *sql, int n_params, const char *const *params);
 
 /* Restarts the cluster through tests/pg-cluster; immediate: a crash
  * (pg_ctl stop -m immediate), so that recovery replays the WAL. Aborts the

@@ -14,32 +14,6 @@
 #include <string.h>
 
 
-/* The whole of a file (malloc'd, NUL-terminated). */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *out = NULL;
-    size_t len = 0;
-
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    for (;;) {
-        char chunk[4096];
-        size_t n = fread(chunk, 1, sizeof chunk, f);
-
-        if (n == 0)
-            break;
-        out = realloc(out, len + n + 1);
-        ck_assert_ptr_nonnull(out);
-        memcpy(out + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
-    if (out == NULL)
-        out = calloc(1, 1);
-    out[len] = '\0';
-    return out;
-}
-
 /* The first column of the one row sql returns, given text parameters. */
 static long long sql_long(const char *sql, int n_params, const char *const *params)
 {
@@ -480,7 +454,7 @@ START_TEST(test_identity_document_never_stored_or_logged)
     ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
     ck_assert_str_eq(PQgetvalue(res, 0, 0), "0");
     PQclear(res);
-    log = read_file(itest_suite_lcbd()->log_path);
+    log = itest_read_file(itest_suite_lcbd()->log_path);
     ck_assert_msg(strstr(log, document) == NULL, "the identity document is in lcbd's log");
     free(log);
 }

@@ -37,16 +37,6 @@ static void expect_refused(PGconn *conn, const char *sql, int n_params, const ch
     PQclear(res);
 }
 
-static void exec_ok(PGconn *conn, const char *sql, int n_params, const char *const *params)
-{
-    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
-    ExecStatusType status = PQresultStatus(res);
-
-    ck_assert_msg(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, "%s: %s", sql,
-                  PQresultErrorMessage(res));
-    PQclear(res);
-}
-
 static long ledger_rows(void)
 {
     return itest_sql_long("SELECT (SELECT count(*) FROM transactions) + "
@@ -66,7 +56,7 @@ START_TEST(test_app_role_cannot_change_the_ledger)
     PGconn *lcbd = itest_pg_connect(itest_env()->app_db);
 
     /* the login role is lcbd, which only inherits lcb_app */
-    exec_ok(lcbd, "SELECT 1 FROM transactions LIMIT 1", 0, NULL);
+    itest_exec_ok(lcbd, "SELECT 1 FROM transactions LIMIT 1", 0, NULL);
     for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++)
         expect_refused(lcbd, attempts[i], 0, NULL, "42501", "permission denied");
     PQfinish(lcbd);
@@ -83,7 +73,7 @@ static void insert_synthetic_transaction(PGconn *conn, const char *card, const c
     const char *const params[] = {card, school};
     PGresult *res;
 
-    exec_ok(conn,
+    itest_exec_ok(conn,
             "INSERT INTO signing_keys (key_id, public_key_pem) "
             "VALUES ('feedfacecafe0001', 'itest only') ON CONFLICT DO NOTHING",
             0, NULL);
@@ -123,10 +113,10 @@ static void insert_synthetic_deposit(PGconn *conn, const char *card, const char 
     {
         const char *const entry_params[] = {id, card, school, "200", "-200"};
 
-        exec_ok(conn, synthetic_entries_sql, 5, entry_params);
+        itest_exec_ok(conn, synthetic_entries_sql, 5, entry_params);
     }
     /* no trigger event may stay pending (TRUNCATE would refuse for that) */
-    exec_ok(conn, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
+    itest_exec_ok(conn, "SET CONSTRAINTS ALL IMMEDIATE", 0, NULL);
 }
 
 START_TEST(test_even_the_superuser_cannot_change_the_ledger)
@@ -145,14 +135,14 @@ START_TEST(test_even_the_superuser_cannot_change_the_ledger)
     itest_district_make(&d, "basics");
     before = ledger_rows();
     conn = itest_pg_connect(NULL);
-    exec_ok(conn, "BEGIN", 0, NULL);
+    itest_exec_ok(conn, "BEGIN", 0, NULL);
     insert_synthetic_deposit(conn, d.cards[0], d.school);
     for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++) {
-        exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+        itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
         expect_refused(conn, attempts[i], 0, NULL, "LCB00", "append_only");
-        exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
     }
-    exec_ok(conn, "ROLLBACK", 0, NULL);
+    itest_exec_ok(conn, "ROLLBACK", 0, NULL);
     PQfinish(conn);
     ck_assert_int_eq(ledger_rows(), before);
 }
@@ -175,41 +165,41 @@ START_TEST(test_even_the_superuser_cannot_write_unbalanced_entries)
     itest_district_make(&d, "balanced");
     before = ledger_rows();
     conn = itest_pg_connect(NULL);
-    exec_ok(conn, "BEGIN", 0, NULL);
+    itest_exec_ok(conn, "BEGIN", 0, NULL);
     insert_synthetic_transaction(conn, d.cards[0], d.school, id, sizeof id);
     for (size_t i = 0; i < sizeof unbalanced / sizeof unbalanced[0]; i++) {
         const char *const params[] = {id, d.cards[0], d.school, unbalanced[i][0],
                                       unbalanced[i][1]};
 
-        exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+        itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
         expect_refused(conn, synthetic_entries_sql, 5, params, "LCB00", "unbalanced");
-        exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
     }
     {
         /* one side alone is refused at once, not trusted to be balanced by a
          * later statement */
         const char *const params[] = {id, d.cards[0], "200"};
 
-        exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+        itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
         expect_refused(conn,
                        "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
                        "SELECT $1::uuid, 0, a.id, 'vocational', $3::bigint FROM cards c "
                        "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2",
                        3, params, "LCB00", "unbalanced");
-        exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
     }
     {
         const char *const balanced[] = {id, d.cards[0], d.school, "200", "-200"};
         const char *const extra[] = {id, d.cards[0], "7"};
 
-        exec_ok(conn, synthetic_entries_sql, 5, balanced);
+        itest_exec_ok(conn, synthetic_entries_sql, 5, balanced);
         expect_refused(conn,
                        "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
                        "SELECT $1::uuid, 2, a.id, 'vocational', $3::bigint FROM cards c "
                        "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2",
                        3, extra, "LCB00", "unbalanced");
     }
-    exec_ok(conn, "ROLLBACK", 0, NULL);
+    itest_exec_ok(conn, "ROLLBACK", 0, NULL);
     PQfinish(conn);
     ck_assert_int_eq(ledger_rows(), before);
 }
@@ -228,7 +218,7 @@ START_TEST(test_database_refuses_a_bad_card_check_digit)
     itest_district_make(&d, "luhn");
     snprintf(learner, sizeof learner, "%lld", d.learner_ids[1]);
     conn = itest_pg_connect(NULL);
-    exec_ok(conn, "BEGIN", 0, NULL);
+    itest_exec_ok(conn, "BEGIN", 0, NULL);
     /* a fresh, well-formed number as a control: only the check digit differs */
     res = PQexecParams(conn, "SELECT $1 || lcb_luhn_digit($1)", 1, NULL, serial, NULL, NULL, 0);
     ck_assert_int_eq(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -238,13 +228,13 @@ START_TEST(test_database_refuses_a_bad_card_check_digit)
     snprintf(bad, sizeof bad, "%s", good);
     bad[18] = (char)('0' + (bad[18] - '0' + 1) % 10);
 
-    exec_ok(conn, "SAVEPOINT card", 0, NULL);
+    itest_exec_ok(conn, "SAVEPOINT card", 0, NULL);
     expect_refused(conn, "INSERT INTO cards (number, learner_id, status) VALUES ($1, $2, 'lost')",
                    2, params_bad, "23514", "cards_number_check");
-    exec_ok(conn, "ROLLBACK TO SAVEPOINT card", 0, NULL);
-    exec_ok(conn, "INSERT INTO cards (number, learner_id, status) VALUES ($1, $2, 'lost')", 2,
+    itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT card", 0, NULL);
+    itest_exec_ok(conn, "INSERT INTO cards (number, learner_id, status) VALUES ($1, $2, 'lost')", 2,
             params_good);
-    exec_ok(conn, "ROLLBACK", 0, NULL);
+    itest_exec_ok(conn, "ROLLBACK", 0, NULL);
     PQfinish(conn);
 }
 END_TEST

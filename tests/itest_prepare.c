@@ -16,16 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void exec_ok(PGconn *conn, const char *sql, int n_params, const char *const *params)
-{
-    PGresult *res = PQexecParams(conn, sql, n_params, NULL, params, NULL, NULL, 0);
-    ExecStatusType status = PQresultStatus(res);
-
-    ck_assert_msg(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK, "%s: %s", sql,
-                  PQresultErrorMessage(res));
-    PQclear(res);
-}
-
 /* The district's codes and learners, for the SQL below. */
 static const char names_sql[] =
     "CREATE TEMP TABLE names ON COMMIT DROP AS SELECT $1::text AS card0, $2::text AS card1, "
@@ -117,7 +107,8 @@ static const char per_member_terminal_sql[] =
     ARRAY_OF("institution")                                                                                    \
     ", " ARRAY_OF("key") ", " ARRAY_OF("digest") ", " ARRAY_OF("card") ", " ARRAY_OF("learner") ", " ARRAY_OF( \
         "item") ", " ARRAY_OF("kind") ", " ARRAY_OF("result") ", " ARRAY_OF("completed_on") ","                \
-                                                                                            " " ARRAY_OF("evidence")
+                                                                                            " " ARRAY_OF(      \
+                                                                                                "evidence")
 static const char group_deposit_sql[] =
     "SELECT " PREPARED_COLUMNS " FROM lcb_prepare_deposits(" DEPOSIT_ARRAYS ") "
     "WITH ORDINALITY p ORDER BY p.ordinality";
@@ -172,13 +163,13 @@ static void prepare_in_world(const struct itest_district *d, int n_members,
                                  d->school_course, d->school,   d->school_certificate,
                                  d->other_course,  learner1,    learner2};
 
-    exec_ok(conn, "BEGIN", 0, NULL);
-    exec_ok(conn, names_sql, 9, names);
+    itest_exec_ok(conn, "BEGIN", 0, NULL);
+    itest_exec_ok(conn, names_sql, 9, names);
     PQclear(exec_many(conn, world_sql, PGRES_COMMAND_OK));
-    exec_ok(conn, members_sql, 0, NULL);
-    exec_ok(conn, trim_sql, 0, NULL);
+    itest_exec_ok(conn, members_sql, 0, NULL);
+    itest_exec_ok(conn, trim_sql, 0, NULL);
     if (members_change_sql != NULL)
-        exec_ok(conn, members_change_sql, 0, NULL);
+        itest_exec_ok(conn, members_change_sql, 0, NULL);
 
     PGresult *res = exec_many(conn, prepare_sql, PGRES_TUPLES_OK);
     out->n = PQntuples(res);
@@ -189,7 +180,7 @@ static void prepare_in_world(const struct itest_district *d, int n_members,
     res = exec_many(conn, kept_refusals_sql, PGRES_TUPLES_OK);
     out->kept_refusals = strdup(PQgetvalue(res, 0, 0));
     PQclear(res);
-    exec_ok(conn, "ROLLBACK", 0, NULL);
+    itest_exec_ok(conn, "ROLLBACK", 0, NULL);
     PQfinish(conn);
 }
 
@@ -322,16 +313,51 @@ START_TEST(test_group_with_one_key_twice_answers_as_before)
 }
 END_TEST
 
-static char *read_file(const char *path)
+/* One outcome of the school's course, as a school posts it. */
+static char *outcome_item(const char *key, const char *card, const char *course)
 {
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    char *text = calloc(1, 1 << 20);
-    ck_assert(text != NULL);
-    size_t n = fread(text, 1, (1 << 20) - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    return text;
+    char *item;
+    ck_assert(asprintf(&item,
+                       "{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
+                       "\"result\": \"pass\", \"completed_on\": \"2026-11-02\"}",
+                       key, card, course) > 0);
+    return item;
+}
+
+/* Starts an lcbd, POSTs {"outcomes": [items]} as d's school and stops it.
+ * Aborts on nothing between, so that a caller can undo what it set up
+ * before it looks: *status is 0 and the answer NULL when there was none.
+ * *log gets lcbd's log. */
+static json_t *post_once(const struct itest_district *d, const char *items, int *status, char **log)
+{
+    struct itest_lcbd lcbd;
+    json_t *doc = NULL;
+    char *body = NULL;
+
+    *status = 0;
+    *log = NULL;
+    if (itest_lcbd_start(&lcbd, NULL) != 0)
+        return NULL;
+    if (asprintf(&body, "{\"outcomes\": [%s]}", items) < 0 ||
+        itest_https(&lcbd, "POST", "/v1/outcomes", body, d->school_cert, status, &doc) != 0)
+        *status = 0;
+    free(body);
+    if (itest_lcbd_stop(&lcbd) != 0)
+        *status = 0;
+    *log = itest_read_file(lcbd.log_path);
+    return doc;
+}
+
+static const char *status_at(json_t *doc, size_t i)
+{
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "results"), i), "status"));
+}
+
+static const char *error_code_at(json_t *doc, size_t i)
+{
+    json_t *result = json_array_get(json_object_get(doc, "results"), i);
+    return json_string_value(json_object_get(json_object_get(result, "error"), "code"));
 }
 
 /* The batch path broken on purpose (lcbd may not run the group's prepare):
@@ -343,41 +369,29 @@ START_TEST(test_lcbd_warns_when_a_group_prepare_fails_and_still_posts)
         "lcb_prepare_deposits(bigint[], text[], bytea[], text[], bigint[], text[], text[], "
         "text[], date[], bytea[], text[], numeric[])";
     struct itest_district d;
-    struct itest_lcbd lcbd;
-    char sql[512], key[ITEST_CODE_MAX], *body, *log;
+    char sql[512], key[ITEST_CODE_MAX], *item, *log;
     int status;
-    json_t *doc = NULL;
 
     itest_district_make(&d, "prepw");
-    ck_assert_int_eq(itest_lcbd_start(&lcbd, NULL), 0);
     itest_unique(key, "k");
-    ck_assert(asprintf(&body,
-                       "{\"outcomes\": [{\"idempotency_key\": \"%s\", \"card\": \"%s\", "
-                       "\"course\": \"%s\", \"result\": \"pass\", "
-                       "\"completed_on\": \"2026-11-02\"}]}",
-                       key, d.cards[0], d.school_course) > 0);
+    item = outcome_item(key, d.cards[0], d.school_course);
     snprintf(sql, sizeof sql, "REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC", signature);
     PQclear(itest_sql(sql));
-    int posted = itest_https(&lcbd, "POST", "/v1/outcomes", body, d.school_cert, &status, &doc);
+    json_t *doc = post_once(&d, item, &status, &log);
     snprintf(sql, sizeof sql, "GRANT EXECUTE ON FUNCTION %s TO PUBLIC", signature);
     PQclear(itest_sql(sql));
-    ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
 
-    ck_assert_int_eq(posted, 0);
     ck_assert_int_eq(status, 200);
-    json_t *result = json_array_get(json_object_get(doc, "results"), 0);
-    ck_assert_msg(result != NULL &&
-                      strcmp(json_string_value(json_object_get(result, "status")), "posted") == 0,
+    ck_assert_msg(status_at(doc, 0) != NULL && strcmp(status_at(doc, 0), "posted") == 0,
                   "the outcome was not posted one by one");
     snprintf(sql, sizeof sql, "SELECT count(*) FROM transactions WHERE idempotency_key = '%s'",
              key);
     ck_assert_int_eq(itest_sql_long(sql), 1);
-    log = read_file(lcbd.log_path);
     ck_assert_msg(strstr(log, " lcbd warning: ledger: group of 1 failed unexpectedly (42501 "
                               "permission denied for function lcb_prepare_deposits") != NULL,
                   "no warning of the failed group in lcbd's log:\n%s", log);
     free(log);
-    free(body);
+    free(item);
     json_decref(doc);
 }
 END_TEST
@@ -389,43 +403,30 @@ END_TEST
 START_TEST(test_lcbd_logs_an_expected_group_conflict_as_info)
 {
     struct itest_district d;
-    struct itest_lcbd lcbd;
-    char key[ITEST_CODE_MAX], *body, *log;
+    char key[ITEST_CODE_MAX], *first, *second, *items, *log;
     int status;
-    json_t *doc = NULL;
 
     itest_district_make(&d, "prepi");
-    ck_assert_int_eq(itest_lcbd_start(&lcbd, NULL), 0);
     itest_unique(key, "k");
-    ck_assert(asprintf(&body,
-                       "{\"outcomes\": ["
-                       "{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
-                       "\"result\": \"pass\", \"completed_on\": \"2026-11-02\"}, "
-                       "{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
-                       "\"result\": \"pass\", \"completed_on\": \"2026-11-02\"}]}",
-                       key, d.cards[0], d.school_course, key, d.cards[1], d.school_course) > 0);
-    int posted = itest_https(&lcbd, "POST", "/v1/outcomes", body, d.school_cert, &status, &doc);
-    ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
+    first = outcome_item(key, d.cards[0], d.school_course);
+    second = outcome_item(key, d.cards[1], d.school_course);
+    ck_assert(asprintf(&items, "%s, %s", first, second) > 0);
+    json_t *doc = post_once(&d, items, &status, &log);
 
-    ck_assert_int_eq(posted, 0);
     ck_assert_int_eq(status, 200);
-    json_t *results = json_object_get(doc, "results");
-    const char *first = json_string_value(json_object_get(json_array_get(results, 0), "status"));
-    json_t *second_error = json_object_get(json_array_get(results, 1), "error");
-    ck_assert_msg(first != NULL && strcmp(first, "posted") == 0, "the first was not posted");
-    ck_assert_msg(second_error != NULL &&
-                      strcmp(json_string_value(json_object_get(second_error, "code")),
-                             "idempotency_conflict") == 0,
+    ck_assert_msg(status_at(doc, 0) != NULL && strcmp(status_at(doc, 0), "posted") == 0,
+                  "the first was not posted");
+    ck_assert_msg(error_code_at(doc, 1) != NULL &&
+                      strcmp(error_code_at(doc, 1), "idempotency_conflict") == 0,
                   "the second was not refused idempotency_conflict");
-    log = read_file(lcbd.log_path);
     ck_assert_msg(strstr(log, " lcbd info: ledger: group of 2 rolled back (23505 ") != NULL,
                   "no info line of the rolled-back group in lcbd's log:\n%s", log);
     ck_assert_msg(strstr(log, "failed unexpectedly") == NULL,
-                  "a warning for an expected "
-                  "conflict in lcbd's log:\n%s",
-                  log);
+                  "a warning for an expected conflict in lcbd's log:\n%s", log);
     free(log);
-    free(body);
+    free(items);
+    free(first);
+    free(second);
     json_decref(doc);
 }
 END_TEST
