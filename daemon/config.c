@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void config_defaults(struct lcbd_config *cfg)
 {
@@ -82,6 +83,7 @@ static const struct {
     {"max_body_bytes", offsetof(struct lcbd_config, max_body_bytes), 1024, 64 * 1024 * 1024},
     {"request_timeout_s", offsetof(struct lcbd_config, request_timeout_s), 1, 3600},
     {"group_commit_max", offsetof(struct lcbd_config, group_commit_max), 1, 10000},
+    {"group_commits_at_once", offsetof(struct lcbd_config, group_commits_at_once), 1, 64},
     {"lcbp_max_connections", offsetof(struct lcbd_config, lcbp_max_connections), 1, 1000000},
     {"lcbp_idle_timeout_s", offsetof(struct lcbd_config, lcbp_idle_timeout_s), 1, 86400},
     {"lcbp_rate_per_s", offsetof(struct lcbd_config, lcbp_rate_per_s), 1, 100000},
@@ -149,4 +151,14 @@ int config_load(struct lcbd_config *cfg, const char *path, struct lcb_error *err
     }
     fclose(f);
     return rc;
+}
+
+int config_group_commits_at_once(const struct lcbd_config *cfg)
+{
+    long wanted = cfg->group_commits_at_once;
+    if (wanted == 0)
+        wanted = sysconf(_SC_NPROCESSORS_ONLN);
+    if (wanted < 1)
+        wanted = 1;
+    return wanted < cfg->db_connections ? (int)wanted : cfg->db_connections;
 }

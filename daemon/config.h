@@ -24,6 +24,9 @@ struct lcbd_config {
     int max_body_bytes;
     int request_timeout_s;
     int group_commit_max;
+    /* Commit groups running at once; 0: one per CPU, at most
+     * db_connections (config_group_commits_at_once). */
+    int group_commits_at_once;
     char pid_file[CONFIG_PATH_MAX];
     /* LCBP, the card terminals' protocol (protocol/SPEC.md) */
     char lcbp_listen_host[256]; /* "" when the listener is off */
@@ -37,5 +40,8 @@ struct lcbd_config {
 void config_defaults(struct lcbd_config *cfg);
 /* Reads path over the defaults; on error err says file, line and why. */
 int config_load(struct lcbd_config *cfg, const char *path, struct lcb_error *err);
+/* group_commits_at_once as it applies: the setting or, when it is unset, the
+ * CPUs lcbd may run on, never more than db_connections. */
+int config_group_commits_at_once(const struct lcbd_config *cfg);
 
 #endif

@@ -77,6 +77,7 @@ struct ledger {
     size_t queued;
     size_t in_groups;
     int groups_in_flight;
+    int groups_max;
     bool key_registered;
     struct event *kick;
 };
@@ -644,7 +645,10 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct ledger *ledger = arg;
-    while (ledger->queued > 0 && ledger->groups_in_flight < ledger->app->cfg->db_connections)
+    int connections = ledger->app->cfg->db_connections;
+    size_t full = (size_t)ledger->app->cfg->group_commit_max;
+    while (ledger->queued > 0 && ledger->groups_in_flight < connections &&
+           (ledger->groups_in_flight < ledger->groups_max || ledger->queued >= full))
         start_group(ledger);
 }
 
@@ -673,6 +677,14 @@ struct ledger *ledger_new(struct app *app)
     if (ledger == NULL)
         return NULL;
     ledger->app = app;
+    /* A group keeps a PostgreSQL backend busy on the CPU from BEGIN to
+     * COMMIT. More groups at once than CPUs split the postings waiting into
+     * smaller groups, each paying its statements and its flush; a group
+     * beyond that number starts only when it will be full (on_kick). */
+    ledger->groups_max = config_group_commits_at_once(app->cfg);
+    log_info("ledger: %d commit groups at once, up to %d while the postings waiting fill "
+             "groups of %d",
+             ledger->groups_max, app->cfg->db_connections, app->cfg->group_commit_max);
     ledger->kick = event_new(app->base, -1, 0, on_kick, ledger);
     if (ledger->kick == NULL) {
         free(ledger);

@@ -11,6 +11,7 @@
     X(itest_basics_suite) \
     X(itest_outcomes_suite) \
     X(itest_prepare_suite) \
+    X(itest_groups_suite) \
     X(itest_admin_suite) \
     X(itest_queries_suite) \
     X(itest_rules_suite) \

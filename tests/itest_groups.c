@@ -1,0 +1,218 @@
+/* How many commit groups lcbd runs at once (group_commits_at_once): a group
+ * stuck on a learner's lock holds the next group back when the limit is
+ * one, and not when it is two or when the postings waiting fill a whole
+ * group; the default follows the CPUs within db_connections; a bad value
+ * stops lcbd before it starts. */
+#include "tests/itest.h"
+#include "tests/itest_suites.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct itest_district district;
+
+static void make_district(void)
+{
+    itest_district_make(&district, "grp");
+}
+
+static long count_key(const char *key)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM transactions WHERE idempotency_key = '%s'",
+             key);
+    return itest_sql_long(sql);
+}
+
+/* Posts one outcome of card to a fresh course of the school from a child
+ * process, so that the test can watch while it waits. The child exits 0
+ * only when the outcome was answered posted. */
+static pid_t post_in_child(const struct itest_lcbd *lcbd, const char *card, const char *key)
+{
+    char course[ITEST_CODE_MAX], body[1024];
+    itest_unique(course, "gc");
+    free(itest_lcbctl_ok("course", "add", "--code", course, "--owner", district.school, "--title",
+                         "Group course", "--unit", "vocational", "--credits", "200",
+                         "--hours-minutes", "120", "--level", "3", (char *)NULL));
+    snprintf(body, sizeof body,
+             "{\"outcomes\": [{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
+             "\"result\": \"pass\", \"completed_on\": \"2026-09-01\"}]}",
+             key, card, course);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int status = 0;
+        json_t *doc = NULL;
+        if (itest_https(lcbd, "POST", "/v1/outcomes", body, district.school_cert, &status, &doc) !=
+                0 ||
+            status != 200)
+            _exit(1);
+        const char *answer = json_string_value(
+            json_object_get(json_array_get(json_object_get(doc, "results"), 0), "status"));
+        _exit(answer != NULL && strcmp(answer, "posted") == 0 ? 0 : 1);
+    }
+    return pid;
+}
+
+/* Whether child ended within seconds; *exit_code gets its exit status. */
+static bool child_ended(pid_t child, double seconds, int *exit_code)
+{
+    for (double waited = 0; waited <= seconds; waited += 0.05) {
+        int status;
+        pid_t got = waitpid(child, &status, WNOHANG);
+        ck_assert_int_ge(got, 0);
+        if (got == child) {
+            *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            return true;
+        }
+        usleep(50000);
+    }
+    return false;
+}
+
+static void wait_for_lcbd_on_a_lock(void)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        if (itest_sql_long("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lcbd' "
+                           "AND wait_event_type = 'Lock'") > 0)
+            return;
+        usleep(50000);
+    }
+    ck_abort_msg("lcbd's group never waited for the learner's lock");
+}
+
+/* Card 0's learner is locked by the test, so the group posting to card 0
+ * waits; then an outcome for card 1 arrives. It is posted meanwhile when a
+ * second group may run, and only after the lock goes when it may not. */
+static void post_past_a_blocked_group(const char *extra, bool second_group_runs)
+{
+    char key_blocked[ITEST_CODE_MAX], key_next[ITEST_CODE_MAX], sql[256];
+    struct itest_lcbd lcbd;
+    ck_assert_int_eq(itest_lcbd_start(&lcbd, extra), 0);
+    itest_unique(key_blocked, "gb");
+    itest_unique(key_next, "gn");
+
+    PGconn *holder = itest_pg_connect(NULL);
+    itest_exec_ok(holder, "BEGIN", 0, NULL);
+    snprintf(sql, sizeof sql, "SELECT 1 FROM accounts WHERE learner_id = %lld FOR UPDATE",
+             district.learner_ids[0]);
+    itest_exec_ok(holder, sql, 0, NULL);
+
+    pid_t blocked = post_in_child(&lcbd, district.cards[0], key_blocked);
+    wait_for_lcbd_on_a_lock();
+    pid_t next = post_in_child(&lcbd, district.cards[1], key_next);
+    int next_exit = -1, blocked_exit = -1;
+    bool next_passed = child_ended(next, second_group_runs ? 20 : 2, &next_exit);
+    long next_rows_while_blocked = count_key(key_next);
+    bool blocked_ended_early = child_ended(blocked, 0, &blocked_exit);
+
+    itest_exec_ok(holder, "COMMIT", 0, NULL);
+    PQfinish(holder);
+    if (!next_passed)
+        ck_assert_msg(child_ended(next, 20, &next_exit), "the second outcome was never answered");
+    ck_assert_msg(blocked_ended_early || child_ended(blocked, 20, &blocked_exit),
+                  "the blocked outcome was never answered");
+    ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
+
+    ck_assert_msg(!blocked_ended_early, "the locked learner's outcome did not wait for the lock");
+    if (second_group_runs) {
+        ck_assert_msg(next_passed, "card 1 waited for card 0's lock (%s)", extra);
+        ck_assert_int_eq(next_rows_while_blocked, 1);
+    } else {
+        ck_assert_msg(!next_passed, "a second group ran beside the first (%s)", extra);
+        ck_assert_int_eq(next_rows_while_blocked, 0);
+    }
+    ck_assert_int_eq(next_exit, 0);
+    ck_assert_int_eq(blocked_exit, 0);
+    ck_assert_int_eq(count_key(key_next), 1);
+    ck_assert_int_eq(count_key(key_blocked), 1);
+}
+
+START_TEST(test_one_group_at_once_holds_the_next_group_back)
+{
+    post_past_a_blocked_group("group_commits_at_once = 1\n", false);
+}
+END_TEST
+
+START_TEST(test_two_groups_at_once_pass_a_blocked_group)
+{
+    post_past_a_blocked_group("group_commits_at_once = 2\n", true);
+}
+END_TEST
+
+/* One posting fills a group of one: a full group starts beside the
+ * blocked one, whatever group_commits_at_once says. */
+START_TEST(test_a_full_group_passes_a_blocked_group)
+{
+    post_past_a_blocked_group("group_commits_at_once = 1\ngroup_commit_max = 1\n", true);
+}
+END_TEST
+
+/* lcbd says at start how many groups it runs at once. */
+static int logged_groups_at_once(const char *extra)
+{
+    struct itest_lcbd lcbd;
+    ck_assert_int_eq(itest_lcbd_start(&lcbd, extra), 0);
+    ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
+    char *log = itest_read_file(lcbd.log_path);
+    const char *line = strstr(log, "ledger: ");
+    ck_assert_msg(line != NULL && strstr(line, " commit groups at once") != NULL,
+                  "lcbd did not log its commit groups:\n%s", log);
+    int n = atoi(line + strlen("ledger: "));
+    free(log);
+    return n;
+}
+
+START_TEST(test_default_is_one_group_per_cpu_within_the_connections)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_ge(cpus, 1);
+    ck_assert_int_eq(logged_groups_at_once("db_connections = 64\n"), cpus < 64 ? cpus : 64);
+    ck_assert_int_eq(logged_groups_at_once("db_connections = 1\n"), 1);
+    ck_assert_int_eq(logged_groups_at_once("db_connections = 3\ngroup_commits_at_once = 3\n"), 3);
+    ck_assert_int_eq(logged_groups_at_once("db_connections = 2\ngroup_commits_at_once = 8\n"), 2);
+}
+END_TEST
+
+/* A bad value is named with its line; lcbd does not start. */
+START_TEST(test_bad_values_stop_lcbd)
+{
+    static const char *const bad[] = {"0", "65", "-1", "two", "", "2x"};
+    char path[ITEST_PATH_MAX + 32], expected[ITEST_PATH_MAX + 96];
+    snprintf(path, sizeof path, "%s/groups-bad.conf", itest_env()->dir);
+    snprintf(expected, sizeof expected, "%s:2: bad value for 'group_commits_at_once'", path);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "db_connections = 4\ngroup_commits_at_once = %s\n", bad[i]);
+        ck_assert_int_eq(fclose(f), 0);
+        char *out = NULL;
+        char *argv[] = {(char *)itest_env()->lcbd, "--config", path, "--check-config", NULL};
+        int rc = itest_run(&out, argv);
+        ck_assert_msg(rc != 0, "lcbd accepted group_commits_at_once = '%s'", bad[i]);
+        ck_assert_msg(strstr(out, expected) != NULL, "value '%s': %s", bad[i], out);
+        free(out);
+    }
+}
+END_TEST
+
+Suite *itest_groups_suite(void)
+{
+    Suite *s = suite_create("groups");
+    TCase *limit = tcase_create("limit");
+    tcase_add_unchecked_fixture(limit, make_district, NULL);
+    tcase_set_timeout(limit, 300);
+    tcase_add_test(limit, test_one_group_at_once_holds_the_next_group_back);
+    tcase_add_test(limit, test_two_groups_at_once_pass_a_blocked_group);
+    tcase_add_test(limit, test_a_full_group_passes_a_blocked_group);
+    tcase_add_test(limit, test_default_is_one_group_per_cpu_within_the_connections);
+    tcase_add_test(limit, test_bad_values_stop_lcbd);
+    suite_add_tcase(s, limit);
+    return s;
+}
