@@ -76,9 +76,10 @@ static bool child_ended(pid_t child, double seconds, int *exit_code)
     return false;
 }
 
+/* Up to a minute: lcbd may run under valgrind. */
 static void wait_for_lcbd_on_a_lock(void)
 {
-    for (int tries = 0; tries < 200; tries++) {
+    for (int tries = 0; tries < 1200; tries++) {
         if (itest_sql_long("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lcbd' "
                            "AND wait_event_type = 'Lock'") > 0)
             return;
