@@ -41,7 +41,7 @@ void config_defaults(struct lcbd_config *cfg);
 /* Reads path over the defaults; on error err says file, line and why. */
 int config_load(struct lcbd_config *cfg, const char *path, struct lcb_error *err);
 /* group_commits_at_once as it applies: the setting or, when it is unset, the
- * CPUs lcbd may run on, never more than db_connections. */
+ * machine's online CPUs, never more than db_connections. */
 int config_group_commits_at_once(const struct lcbd_config *cfg);
 
 #endif
