@@ -174,7 +174,7 @@ START_TEST(test_default_is_one_group_per_cpu_within_the_connections)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     ck_assert_int_ge(cpus, 1);
-    ck_assert_int_eq(logged_groups_at_once("db_connections = 64\n"), cpus < 64 ? cpus : 64);
+    ck_assert_int_eq(logged_groups_at_once("db_connections = 16\n"), cpus < 16 ? cpus : 16);
     ck_assert_int_eq(logged_groups_at_once("db_connections = 1\n"), 1);
     ck_assert_int_eq(logged_groups_at_once("db_connections = 3\ngroup_commits_at_once = 3\n"), 3);
     ck_assert_int_eq(logged_groups_at_once("db_connections = 2\ngroup_commits_at_once = 8\n"), 2);
