@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void config_defaults(struct lcbd_config *cfg)
 {
@@ -155,10 +154,6 @@ int config_load(struct lcbd_config *cfg, const char *path, struct lcb_error *err
 
 int config_group_commits_at_once(const struct lcbd_config *cfg)
 {
-    long wanted = cfg->group_commits_at_once;
-    if (wanted == 0)
-        wanted = sysconf(_SC_NPROCESSORS_ONLN);
-    if (wanted < 1)
-        wanted = 1;
-    return wanted < cfg->db_connections ? (int)wanted : cfg->db_connections;
+    int wanted = cfg->group_commits_at_once;
+    return wanted > 0 && wanted < cfg->db_connections ? wanted : cfg->db_connections;
 }

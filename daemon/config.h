@@ -24,8 +24,8 @@ struct lcbd_config {
     int max_body_bytes;
     int request_timeout_s;
     int group_commit_max;
-    /* Commit groups running at once; 0: one per CPU, at most
-     * db_connections (config_group_commits_at_once). */
+    /* Commit groups running at once; 0: one per database connection
+     * (config_group_commits_at_once). */
     int group_commits_at_once;
     char pid_file[CONFIG_PATH_MAX];
     /* LCBP, the card terminals' protocol (protocol/SPEC.md) */
@@ -40,8 +40,8 @@ struct lcbd_config {
 void config_defaults(struct lcbd_config *cfg);
 /* Reads path over the defaults; on error err says file, line and why. */
 int config_load(struct lcbd_config *cfg, const char *path, struct lcb_error *err);
-/* group_commits_at_once as it applies: the setting or, when it is unset, the
- * machine's online CPUs, never more than db_connections. */
+/* group_commits_at_once as it applies: the setting, never more than
+ * db_connections, which is also the default. */
 int config_group_commits_at_once(const struct lcbd_config *cfg);
 
 #endif

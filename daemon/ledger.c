@@ -677,10 +677,10 @@ struct ledger *ledger_new(struct app *app)
     if (ledger == NULL)
         return NULL;
     ledger->app = app;
-    /* A group keeps a PostgreSQL backend busy on the CPU from BEGIN to
-     * COMMIT. More groups at once than CPUs split the postings waiting into
-     * smaller groups, each paying its statements and its flush; a group
-     * beyond that number starts only when it will be full (on_kick). */
+    /* Fewer groups at once than connections make larger groups, each
+     * paying its statements and its flush for more postings, and leave
+     * connections to balance inquiries; a group beyond that number starts
+     * only when it will be full (on_kick). */
     ledger->groups_max = config_group_commits_at_once(app->cfg);
     log_info("ledger: %d commit groups at once, up to %d while the postings waiting fill "
              "groups of %d",
