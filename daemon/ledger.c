@@ -77,7 +77,6 @@ struct ledger {
     size_t queued;
     size_t in_groups;
     int groups_in_flight;
-    int groups_max;
     bool key_registered;
     struct event *kick;
 };
@@ -645,10 +644,14 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct ledger *ledger = arg;
-    int connections = ledger->app->cfg->db_connections;
-    size_t full = (size_t)ledger->app->cfg->group_commit_max;
-    while (ledger->queued > 0 && ledger->groups_in_flight < connections &&
-           (ledger->groups_in_flight < ledger->groups_max || ledger->queued >= full))
+    const struct lcbd_config *cfg = ledger->app->cfg;
+    /* Fewer groups at once than connections make larger groups, each
+     * paying its statements and its flush for more postings, and leave
+     * connections to balance inquiries; a group beyond that number starts
+     * only when it will be full. */
+    int most = config_group_commits_at_once(cfg);
+    while (ledger->queued > 0 && ledger->groups_in_flight < cfg->db_connections &&
+           (ledger->groups_in_flight < most || ledger->queued >= (size_t)cfg->group_commit_max))
         start_group(ledger);
 }
 
@@ -677,14 +680,10 @@ struct ledger *ledger_new(struct app *app)
     if (ledger == NULL)
         return NULL;
     ledger->app = app;
-    /* Fewer groups at once than connections make larger groups, each
-     * paying its statements and its flush for more postings, and leave
-     * connections to balance inquiries; a group beyond that number starts
-     * only when it will be full (on_kick). */
-    ledger->groups_max = config_group_commits_at_once(app->cfg);
     log_info("ledger: %d commit groups at once, up to %d while the postings waiting fill "
              "groups of %d",
-             ledger->groups_max, app->cfg->db_connections, app->cfg->group_commit_max);
+             config_group_commits_at_once(app->cfg), app->cfg->db_connections,
+             app->cfg->group_commit_max);
     ledger->kick = event_new(app->base, -1, 0, on_kick, ledger);
     if (ledger->kick == NULL) {
         free(ledger);

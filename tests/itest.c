@@ -415,6 +415,14 @@ void itest_district_make(struct itest_district *d, const char *prefix)
     cert_issue(d->auditor_cert, "auditor", d->district, "District auditor");
 }
 
+void itest_fresh_course(const struct itest_district *d, char code[ITEST_CODE_MAX])
+{
+    itest_unique(code, "fc");
+    free(itest_lcbctl_ok("course", "add", "--code", code, "--owner", d->school, "--title",
+                         "Fresh course", "--unit", "vocational", "--credits", "200",
+                         "--hours-minutes", "120", "--level", "3", (char *)NULL));
+}
+
 /* ---- lcbd --------------------------------------------------------------- */
 
 bool itest_lcbd_available(void)

@@ -98,6 +98,11 @@ struct itest_district {
  * (letters and digits, up to 8) makes the codes readable in logs. */
 void itest_district_make(struct itest_district *d, const char *prefix);
 
+/* A new course of d's school (vocational, 200 = 2.00 credits, level 3) whose
+ * code is written to code: a course's credits count once per learner, so
+ * tests that post again and again need new courses. */
+void itest_fresh_course(const struct itest_district *d, char code[ITEST_CODE_MAX]);
+
 /* ---- lcbd --------------------------------------------------------------- */
 
 struct itest_lcbd {

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct itest_district district;
@@ -35,10 +34,7 @@ static long count_key(const char *key)
 static pid_t post_in_child(const struct itest_lcbd *lcbd, const char *card, const char *key)
 {
     char course[ITEST_CODE_MAX], body[1024];
-    itest_unique(course, "gc");
-    free(itest_lcbctl_ok("course", "add", "--code", course, "--owner", district.school, "--title",
-                         "Group course", "--unit", "vocational", "--credits", "200",
-                         "--hours-minutes", "120", "--level", "3", (char *)NULL));
+    itest_fresh_course(&district, course);
     snprintf(body, sizeof body,
              "{\"outcomes\": [{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
              "\"result\": \"pass\", \"completed_on\": \"2026-09-01\"}]}",

@@ -31,16 +31,6 @@ static void stop_lcbd(void)
     ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
 }
 
-/* A course of the district's school of its own: a course's credits count
- * once per learner, so tests that post again and again need new courses. */
-static void fresh_course(char code[ITEST_CODE_MAX])
-{
-    itest_unique(code, "fc");
-    free(itest_lcbctl_ok("course", "add", "--code", code, "--owner", district.school, "--title",
-                         "Fresh course", "--unit", "vocational", "--credits", "200",
-                         "--hours-minutes", "120", "--level", "3", (char *)NULL));
-}
-
 static long count_sql(const char *fmt, const char *arg)
 {
     char sql[4096];
@@ -258,7 +248,7 @@ START_TEST(test_group_keeps_each_posting_apart)
     for (int i = 0; i < 5; i++)
         snprintf(keys[i], sizeof keys[i], "%s\\\"%d\\\\,{NULL} x", base, i);
     for (int i = 0; i < 3; i++)
-        fresh_course(courses[i]);
+        itest_fresh_course(&district, courses[i]);
     const char *card_a = district.cards[1], *card_b = district.cards[2];
     char learner_b[24];
     snprintf(learner_b, sizeof learner_b, "%lld", district.learner_ids[2]);
@@ -489,7 +479,7 @@ START_TEST(test_verify_names_a_tampered_record)
     char key[ITEST_CODE_MAX];
     itest_unique(key, "t");
     char course[ITEST_CODE_MAX];
-    fresh_course(course);
+    itest_fresh_course(&district, course);
     char *item = outcome_json(key, district.cards[0], course, "2026-04-01");
     int status;
     json_t *doc = post_outcomes(district.school_cert, item, &status);
@@ -537,7 +527,7 @@ START_TEST(test_key_rotation_keeps_old_records_verifiable)
     char key[ITEST_CODE_MAX];
     itest_unique(key, "r");
     char course[ITEST_CODE_MAX];
-    fresh_course(course);
+    itest_fresh_course(&district, course);
     char *item = outcome_json(key, district.cards[1], course, "2026-05-01");
     int status;
     json_t *doc = post_outcomes(district.school_cert, item, &status);
@@ -552,7 +542,7 @@ START_TEST(test_key_rotation_keeps_old_records_verifiable)
     snprintf(extra, sizeof extra, "signing_key = %s\n", new_key);
     ck_assert_int_eq(itest_lcbd_start(&lcbd, extra), 0);
     itest_unique(key, "r");
-    fresh_course(course);
+    itest_fresh_course(&district, course);
     item = outcome_json(key, district.cards[1], course, "2026-05-02");
     doc = post_outcomes(district.school_cert, item, &status);
     ck_assert_str_eq(status_at(doc, 0), "posted");
@@ -581,7 +571,7 @@ START_TEST(test_postgres_crash_loses_nothing_acknowledged)
     restart_argv[2] = (char *)itest_env()->pg_cluster;
     char courses[ROUNDS][ITEST_CODE_MAX]; /* made before the database goes away */
     for (int i = 0; i < ROUNDS; i++)
-        fresh_course(courses[i]);
+        itest_fresh_course(&district, courses[i]);
     pid_t crasher = fork();
     ck_assert_int_ge(crasher, 0);
     if (crasher == 0) {
@@ -617,7 +607,7 @@ START_TEST(test_postgres_crash_loses_nothing_acknowledged)
     char key[ITEST_CODE_MAX];
     itest_unique(key, "p");
     char course[ITEST_CODE_MAX];
-    fresh_course(course);
+    itest_fresh_course(&district, course);
     char *item = outcome_json(key, district.cards[2], course, "2026-06-02");
     int status = 0;
     json_t *doc = NULL;
@@ -656,7 +646,7 @@ START_TEST(test_connection_lost_during_commit_is_settled)
                       "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION test_slow_commit()"));
     char key[ITEST_CODE_MAX], body[1024], course[ITEST_CODE_MAX];
     itest_unique(key, "s");
-    fresh_course(course);
+    itest_fresh_course(&district, course);
     snprintf(body, sizeof body,
              "{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": \"%s\", "
              "\"result\": \"slow-commit\", \"completed_on\": \"2026-07-01\"}",
@@ -716,7 +706,7 @@ START_TEST(test_lost_commit_answer_is_settled_as_posted)
 
     char key[ITEST_CODE_MAX], body[1024], course[ITEST_CODE_MAX];
     itest_unique(key, "q");
-    fresh_course(course);
+    itest_fresh_course(&district, course);
     snprintf(body, sizeof body,
              "{\"outcomes\": [{\"idempotency_key\": \"%s\", \"card\": \"%s\", \"course\": "
              "\"%s\", \"result\": \"pass\", \"completed_on\": \"2026-07-02\"}]}",
