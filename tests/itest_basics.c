@@ -205,6 +205,102 @@ START_TEST(test_even_the_superuser_cannot_write_unbalanced_entries)
 }
 END_TEST
 
+/* A single number from sql on conn, inside its open transaction. */
+static long long_on(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    long n;
+
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1,
+                  "%s: %s", sql, PQresultErrorMessage(res));
+    n = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+/* Entries read so far by conn's open transaction, whatever the plan: rows
+ * sequential scans read plus rows index scans fetched. */
+static long entries_read_in_transaction(PGconn *conn)
+{
+    return long_on(conn, "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+                         "FROM pg_stat_xact_user_tables WHERE relname = 'entries'");
+}
+
+/* The double-entry check (sql/010) reads the entries of the transactions
+ * an INSERT touched, not the ledger: a connection whose first check ran on
+ * a young ledger must not keep a plan that scans entries as the ledger
+ * grows, nor one made for a large INSERT. Counted by PostgreSQL's
+ * statistics for the transaction, not timed.
+ * The last transaction has the greatest id, so a merge join in id order
+ * would have to read every entry before it. */
+START_TEST(test_balanced_check_reads_only_the_touched_transactions)
+{
+    static const char grow_sql[] =
+        "INSERT INTO transactions (id, kind, chain_account_id, chain_seq, prev_hash, created_at, "
+        "  institution_id, idempotency_key, request_digest, hash, key_id, signature) "
+        "SELECT gen_random_uuid(), 'deposit', la.id, la.head_seq + 1 + g, la.head_hash, now(), "
+        "  i.id, 'itest-grow-' || g, sha256('request'::bytea), "
+        "  sha256(gen_random_uuid()::text::bytea), 'feedfacecafe0001', "
+        "  decode(repeat('00', 64), 'hex') "
+        "FROM cards c JOIN accounts la ON la.learner_id = c.learner_id, institutions i, "
+        "  generate_series(1, 6000) g "
+        "WHERE c.number = $1 AND i.code = $2";
+    static const char grow_entries_sql[] =
+        "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
+        "SELECT t.id, p, CASE p WHEN 0 THEN t.chain_account_id ELSE sa.id END, 'vocational', "
+        "  CASE p WHEN 0 THEN 100 ELSE -100 END "
+        "FROM transactions t, generate_series(0, 1) p, institutions i "
+        "  JOIN accounts sa ON sa.institution_id = i.id "
+        "WHERE t.idempotency_key LIKE 'itest-grow-%' AND i.code = $1";
+    static const char last_sql[] =
+        "INSERT INTO transactions (id, kind, chain_account_id, chain_seq, prev_hash, created_at, "
+        "  institution_id, idempotency_key, request_digest, hash, key_id, signature) "
+        "SELECT 'ffffffff-ffff-4fff-bfff-ffffffffffff', 'deposit', la.id, la.head_seq + 6002, "
+        "  la.head_hash, now(), i.id, 'itest-grow-last', sha256('request'::bytea), "
+        "  sha256(gen_random_uuid()::text::bytea), 'feedfacecafe0001', "
+        "  decode(repeat('00', 64), 'hex') "
+        "FROM cards c JOIN accounts la ON la.learner_id = c.learner_id, institutions i "
+        "WHERE c.number = $1 AND i.code = $2";
+    struct itest_district d;
+    long before, ledger_entries, read;
+    PGconn *conn;
+
+    itest_district_make(&d, "checkplan");
+    before = ledger_rows();
+    conn = itest_pg_connect(NULL);
+    itest_exec_ok(conn, "BEGIN", 0, NULL);
+    /* this session's first check is over many transactions at once, as a
+     * large batch would be: a plan kept from it would join the whole ledger */
+    itest_exec_ok(conn,
+            "INSERT INTO signing_keys (key_id, public_key_pem) "
+            "VALUES ('feedfacecafe0001', 'itest only') ON CONFLICT DO NOTHING",
+            0, NULL);
+    {
+        const char *const params[] = {d.cards[1], d.school};
+        const char *const school[] = {d.school};
+
+        itest_exec_ok(conn, grow_sql, 2, params);
+        itest_exec_ok(conn, grow_entries_sql, 1, school);
+        itest_exec_ok(conn, last_sql, 2, params);
+    }
+    ledger_entries = long_on(conn, "SELECT count(*) FROM entries");
+    ck_assert_int_ge(ledger_entries, 12000);
+    read = entries_read_in_transaction(conn);
+    {
+        const char *const params[] = {"ffffffff-ffff-4fff-bfff-ffffffffffff", d.cards[1],
+                                      d.school, "100", "-100"};
+
+        itest_exec_ok(conn, synthetic_entries_sql, 5, params);
+    }
+    read = entries_read_in_transaction(conn) - read;
+    ck_assert_msg(read <= 4, "checking one transaction read %ld entries of a ledger of %ld", read,
+                  ledger_entries);
+    itest_exec_ok(conn, "ROLLBACK", 0, NULL);
+    PQfinish(conn);
+    ck_assert_int_eq(ledger_rows(), before);
+}
+END_TEST
+
 START_TEST(test_database_refuses_a_bad_card_check_digit)
 {
     struct itest_district d;
@@ -373,6 +469,7 @@ Suite *itest_basics_suite(void)
     tcase_add_test(ledger, test_app_role_cannot_change_the_ledger);
     tcase_add_test(ledger, test_even_the_superuser_cannot_change_the_ledger);
     tcase_add_test(ledger, test_even_the_superuser_cannot_write_unbalanced_entries);
+    tcase_add_test(ledger, test_balanced_check_reads_only_the_touched_transactions);
     tcase_add_test(ledger, test_database_refuses_a_bad_card_check_digit);
     tcase_add_test(ledger, test_demo_district_is_built_through_lcbctl);
     tcase_add_test(ledger, test_committed_data_survives_a_database_crash);
