@@ -1,23 +1,26 @@
--- lcb_check_balanced (008) ran a join of entries with the statement's new
--- entries. PostgreSQL plans such a query once per connection, at its first
--- INSERT into entries, and keeps the plan for the connection's life. Made
--- on a young ledger or for a large INSERT, that plan was a merge join over
--- the whole of entries_pkey, and it stayed one as the ledger grew: every
--- later INSERT's check read nearly every entry in the ledger
--- (bench/throughput: about 40% of PostgreSQL's time per LCBP posting at
--- 180,000 entries, in the runs that had made that plan, and growing with
--- the ledger). Planning it afresh at every call (EXECUTE) cost more than it
--- saved: for an HTTPS batch's 512 entries the fresh plan scanned entries too.
+-- lcb_check_balanced (008) joined entries with the statement's new entries.
+-- PostgreSQL plans that query once per connection, at its first INSERT into
+-- entries, and keeps the plan for the connection's life. Made on a young
+-- ledger or for a large INSERT, the plan was a merge join over the whole of
+-- entries_pkey, and it stayed one as the ledger grew: every later INSERT's
+-- check read nearly every entry of the ledger (bench/throughput: PostgreSQL's
+-- CPU per LCBP posting about doubled at 180,000 entries in the runs whose
+-- connections had made that plan, and it grows with the ledger).
 --
--- Now the check asks, for each transaction the INSERT touched, whether
--- that transaction's entries sum to zero in every unit: a subquery per
--- transaction, which can only be an index lookup on entries_pkey once
--- sequential scans are ruled out, whatever size the ledger had when the
--- plan was made. Ruling them out prices any plan that would use one above
--- jit_above_cost; JIT is turned off here so that such a price never buys a
--- compilation.
+-- Tried first: planning the join afresh at every call (EXECUTE), but for an
+-- HTTPS batch's 512 entries the fresh plan scanned entries too; and the join
+-- with merge and hash joins ruled out, but then the plan made for a large
+-- INSERT walked all of entries_pkey in a nested loop.
+--
+-- Now the check asks, for each transaction the INSERT touched, whether its
+-- entries sum to zero in every unit. The grouped subquery cannot be turned
+-- into a join, so it runs once per touched transaction, and with sequential
+-- and bitmap scans ruled out its one sensible plan is a lookup of that
+-- transaction's entries in entries_pkey, whatever the ledger's size when the
+-- plan was made. Ruling plans out prices them above jit_above_cost, so JIT
+-- is off too: that price must never buy a compilation.
 CREATE OR REPLACE FUNCTION lcb_check_balanced() RETURNS trigger
-LANGUAGE plpgsql SET enable_seqscan = off SET jit = off AS $$
+LANGUAGE plpgsql SET enable_seqscan = off SET enable_bitmapscan = off SET jit = off AS $$
 DECLARE
     unbalanced uuid;
 BEGIN
