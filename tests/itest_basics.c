@@ -206,13 +206,13 @@ START_TEST(test_even_the_superuser_cannot_write_unbalanced_entries)
 END_TEST
 
 /* A single number from sql on conn, inside its open transaction. */
-static long long_on(PGconn *conn, const char *sql)
+static long sql_long_in_transaction(PGconn *conn, const char *sql)
 {
     PGresult *res = PQexec(conn, sql);
     long n;
 
-    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1,
-                  "%s: %s", sql, PQresultErrorMessage(res));
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "%s: %s", sql,
+                  PQresultErrorMessage(res));
     n = atol(PQgetvalue(res, 0, 0));
     PQclear(res);
     return n;
@@ -222,8 +222,9 @@ static long long_on(PGconn *conn, const char *sql)
  * sequential scans read plus rows index scans fetched. */
 static long entries_read_in_transaction(PGconn *conn)
 {
-    return long_on(conn, "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
-                         "FROM pg_stat_xact_user_tables WHERE relname = 'entries'");
+    return sql_long_in_transaction(conn,
+                                   "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+                                   "FROM pg_stat_xact_user_tables WHERE relname = 'entries'");
 }
 
 /* The double-entry check (sql/010) reads the entries of the transactions
@@ -272,9 +273,9 @@ START_TEST(test_balanced_check_reads_only_the_touched_transactions)
     /* this session's first check is over many transactions at once, as a
      * large batch would be: a plan kept from it would join the whole ledger */
     itest_exec_ok(conn,
-            "INSERT INTO signing_keys (key_id, public_key_pem) "
-            "VALUES ('feedfacecafe0001', 'itest only') ON CONFLICT DO NOTHING",
-            0, NULL);
+                  "INSERT INTO signing_keys (key_id, public_key_pem) "
+                  "VALUES ('feedfacecafe0001', 'itest only') ON CONFLICT DO NOTHING",
+                  0, NULL);
     {
         const char *const params[] = {d.cards[1], d.school};
         const char *const school[] = {d.school};
@@ -283,12 +284,12 @@ START_TEST(test_balanced_check_reads_only_the_touched_transactions)
         itest_exec_ok(conn, grow_entries_sql, 1, school);
         itest_exec_ok(conn, last_sql, 2, params);
     }
-    ledger_entries = long_on(conn, "SELECT count(*) FROM entries");
+    ledger_entries = sql_long_in_transaction(conn, "SELECT count(*) FROM entries");
     ck_assert_int_ge(ledger_entries, 12000);
     read = entries_read_in_transaction(conn);
     {
-        const char *const params[] = {"ffffffff-ffff-4fff-bfff-ffffffffffff", d.cards[1],
-                                      d.school, "100", "-100"};
+        const char *const params[] = {"ffffffff-ffff-4fff-bfff-ffffffffffff", d.cards[1], d.school,
+                                      "100", "-100"};
 
         itest_exec_ok(conn, synthetic_entries_sql, 5, params);
     }
