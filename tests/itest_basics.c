@@ -64,6 +64,15 @@ START_TEST(test_app_role_cannot_change_the_ledger)
 }
 END_TEST
 
+/* The signing key that transactions written by hand name. */
+static void register_synthetic_key(PGconn *conn)
+{
+    itest_exec_ok(conn,
+                  "INSERT INTO signing_keys (key_id, public_key_pem) "
+                  "VALUES ('feedfacecafe0001', 'itest only') ON CONFLICT DO NOTHING",
+                  0, NULL);
+}
+
 /* A deposit's transaction row written by hand, without entries, inside a
  * transaction the test rolls back: no real record is ever touched, and
  * verify never sees it. Its id goes to id. */
@@ -73,10 +82,7 @@ static void insert_synthetic_transaction(PGconn *conn, const char *card, const c
     const char *const params[] = {card, school};
     PGresult *res;
 
-    itest_exec_ok(conn,
-            "INSERT INTO signing_keys (key_id, public_key_pem) "
-            "VALUES ('feedfacecafe0001', 'itest only') ON CONFLICT DO NOTHING",
-            0, NULL);
+    register_synthetic_key(conn);
     res = PQexecParams(
         conn,
         "INSERT INTO transactions (id, kind, chain_account_id, chain_seq, prev_hash, created_at, "
@@ -270,12 +276,9 @@ START_TEST(test_balanced_check_reads_only_the_touched_transactions)
     before = ledger_rows();
     conn = itest_pg_connect(NULL);
     itest_exec_ok(conn, "BEGIN", 0, NULL);
+    register_synthetic_key(conn);
     /* this session's first check is over many transactions at once, as a
      * large batch would be: a plan kept from it would join the whole ledger */
-    itest_exec_ok(conn,
-                  "INSERT INTO signing_keys (key_id, public_key_pem) "
-                  "VALUES ('feedfacecafe0001', 'itest only') ON CONFLICT DO NOTHING",
-                  0, NULL);
     {
         const char *const params[] = {d.cards[1], d.school};
         const char *const school[] = {d.school};
