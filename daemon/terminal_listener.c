@@ -4,6 +4,7 @@
  * pure codec; a framing error is answered with ERROR (request id 0) and the
  * connection is closed, never the daemon. */
 #include "daemon/terminal_listener.h"
+#include "lib/tls_write.h"
 
 #include "daemon/auth.h"
 #include "daemon/terminal.h"
@@ -105,7 +106,7 @@ void terminal_send(struct terminal *t, const struct lcbp_message *msg)
                   t->terminal_id, err.code, err.message);
         return;
     }
-    bufferevent_write(t->bev, t->server->frame, len);
+    tls_write_now(t->bev, t->server->frame, len);
 }
 
 void terminal_send_error(struct terminal *t, uint32_t request_id, const char *code, const char *message,

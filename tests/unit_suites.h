@@ -1,6 +1,7 @@
-/* The Check suites of the pure code (lib/ and protocol/), one per module,
- * gathered by test_unit.c. Tests here never touch the network or a
- * database; files they write live in a fresh temporary directory. */
+/* The Check suites of lib/ and protocol/, one per module, gathered by
+ * test_unit.c. Tests here never touch the network or a database (the TLS
+ * of tls_write runs over a socketpair); files they write live in a fresh
+ * temporary directory. */
 #ifndef LCB_UNIT_SUITES_H
 #define LCB_UNIT_SUITES_H
 
@@ -10,5 +11,6 @@ Suite *card_suite(void);
 Suite *crypto_suite(void);
 Suite *record_suite(void);
 Suite *lcbp_suite(void);
+Suite *tls_write_suite(void);
 
 #endif

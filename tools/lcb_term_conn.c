@@ -4,6 +4,7 @@
  * report. Every connection is a small state machine (enum load_conn_state)
  * driven by bufferevent callbacks; a failed one is counted, never retried. */
 #include "tools/lcb_term_load.h"
+#include "lib/tls_write.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -87,7 +88,7 @@ static void send_hello(struct load_conn *c)
     l->msg.version_max = LCBP_VERSION;
     snprintf(l->msg.software, sizeof l->msg.software, "%s", LCB_TERM_SOFTWARE);
     if (lcbp_encode(&l->msg, l->frame, sizeof l->frame, &len, &err) != 0 ||
-        bufferevent_write(c->bev, l->frame, len) != 0) {
+        tls_write_now(c->bev, l->frame, len) != 0) {
         load_conn_close(c, "send_failed");
         return;
     }

@@ -5,6 +5,7 @@
  * code; idle only says HELLO and holds the connections, to count them and
  * weigh lcbd's memory. Nothing here blocks the loop after setup. */
 #include "tools/lcb_term_load.h"
+#include "lib/tls_write.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -189,7 +190,7 @@ bool load_send_request(struct load *l, struct load_conn *c, bool wind_down)
     else if (type == LCBP_BALANCE)
         snprintf(l->msg.card, sizeof l->msg.card, "%s", l->cards[card].number);
     if (lcbp_encode(&l->msg, l->frame, sizeof l->frame, &len, &err) != 0 ||
-        bufferevent_write(c->bev, l->frame, len) != 0) {
+        tls_write_now(c->bev, l->frame, len) != 0) {
         load_count_error(l, "send_failed");
         return false;
     }
