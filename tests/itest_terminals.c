@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -293,6 +294,57 @@ START_TEST(test_balance_and_pipelined_requests)
     const char *args[] = {"balance", "--card", card, NULL};
     ck_assert_msg(lcb_term(&out, prefix, args) == 0, "lcb-term balance: %s", out);
     ck_assert_msg(strstr(out, card) != NULL, "lcb-term balance: %s", out);
+    free(out);
+}
+END_TEST
+
+/* lcb-term's load mode, closed loop over one connection, --in-flight
+ * given or not; returns its JSON report (the caller decrefs). */
+static json_t *closed_loop_report(const char *prefix, const char *in_flight)
+{
+    char *out = NULL;
+    const char *args[] = {"load", "--terminals", "1", "--duration", "1", "--closed-loop",
+                          "--op", "ping", "--json", in_flight ? "--in-flight" : NULL, in_flight,
+                          NULL};
+    ck_assert_msg(lcb_term(&out, prefix, args) == 0, "lcb-term load: %s", out);
+    json_error_t error;
+    json_t *report = json_loads(strchr(out, '{') ? strchr(out, '{') : out, 0, &error);
+    ck_assert_msg(report != NULL, "lcb-term load printed no report: %s", out);
+    free(out);
+    return report;
+}
+
+START_TEST(test_load_keeps_the_requests_in_flight_it_is_told)
+{
+    char prefix[ITEST_PATH_MAX];
+
+    terminal_cert(prefix, district.branch);
+    json_t *one = closed_loop_report(prefix, NULL);
+    json_t *four = closed_loop_report(prefix, "4");
+    ck_assert_int_eq(json_integer_value(json_object_get(one, "in_flight_peak")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(four, "in_flight_peak")), 4);
+    ck_assert_int_gt(json_integer_value(json_object_get(four, "ok")), 0);
+    /* a closed loop of PINGs outruns lcbd's per-terminal rate: the only
+     * refusal allowed is rate_limited (SPEC.md 7.2) */
+    const char *code;
+    json_t *count;
+    json_object_foreach(json_object_get(four, "errors"), code, count)
+        ck_assert_msg(strcmp(code, "rate_limited") == 0, "error %s (%lld)", code,
+                      (long long)json_integer_value(count));
+    json_decref(one);
+    json_decref(four);
+
+    /* a fixed rate sets the pace itself: --in-flight with --rate is refused */
+    char *out = NULL;
+    const char *args[] = {"load", "--terminals", "1", "--duration", "1", "--rate", "10",
+                          "--op", "ping", "--in-flight", "4", NULL};
+    ck_assert_int_eq(lcb_term(&out, prefix, args), 2);
+    ck_assert_msg(strstr(out, "--in-flight is for --closed-loop") != NULL, "%s", out);
+    free(out);
+    const char *too_many[] = {"load", "--terminals", "1", "--duration", "1", "--closed-loop",
+                              "--op", "ping", "--in-flight", "65", NULL};
+    ck_assert_int_eq(lcb_term(&out, prefix, too_many), 2);
+    ck_assert_msg(strstr(out, "--in-flight takes 1 to 64") != NULL, "%s", out);
     free(out);
 }
 END_TEST
@@ -678,6 +730,7 @@ Suite *itest_terminals_suite(void)
     tcase_set_timeout(lcbp, 300);
     tcase_add_test(lcbp, test_taps_accumulate_hours_and_deposit_credits_once);
     tcase_add_test(lcbp, test_balance_and_pipelined_requests);
+    tcase_add_test(lcbp, test_load_keeps_the_requests_in_flight_it_is_told);
     tcase_add_test(lcbp, test_offline_batch_uploaded_twice_is_applied_once);
     tcase_add_test(lcbp, test_lost_card_and_other_centres_course_refused);
     tcase_add_test(lcbp, test_bad_frames_cost_one_connection_not_the_daemon);

@@ -31,7 +31,7 @@ static const char usage_text[] =
     "  load --terminals N --duration S [--rate R | --closed-loop] [--op "
     "tap|balance|ping|outcome]\n"
     "       --cards FILE [--session S | --courses PREFIX:FIRST-LAST] [--certs FILE]\n"
-    "       [--completed-on YYYY-MM-DD] [--seq-base N]\n"
+    "       [--completed-on YYYY-MM-DD] [--seq-base N] [--in-flight K (closed loop)]\n"
     "  idle --terminals N [--hold S] [--pid LCBD_PID]\n"
     "\n"
     "Connection (defaults from LCB_TERM_ADDR, LCB_CA, LCB_TERM_CERT, "
@@ -74,6 +74,7 @@ enum {
     OPT_HOLD,
     OPT_PID,
     OPT_MAX_CONNECTING,
+    OPT_IN_FLIGHT,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -107,6 +108,7 @@ static const struct option long_options[] = {
     {"hold", required_argument, NULL, OPT_HOLD},
     {"pid", required_argument, NULL, OPT_PID},
     {"max-connecting", required_argument, NULL, OPT_MAX_CONNECTING},
+    {"in-flight", required_argument, NULL, OPT_IN_FLIGHT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -219,6 +221,11 @@ static int parse_numeric(int opt, const char *arg, struct term_opts *o)
             return usage_error("--max-connecting takes 1 to 10000, not '%s'", arg);
         o->max_connecting = (int)v;
         return 0;
+    case OPT_IN_FLIGHT:
+        if (parse_u64(arg, 1, TERM_MAX_IN_FLIGHT, &v) != 0)
+            return usage_error("--in-flight takes 1 to %d, not '%s'", TERM_MAX_IN_FLIGHT, arg);
+        o->in_flight = (int)v;
+        return 0;
     default:
         return 1;
     }
@@ -311,7 +318,8 @@ static void env_default(const char **slot, const char *name)
 
 int main(int argc, char **argv)
 {
-    struct term_opts o = {.timeout_ms = 30000, .op = TERM_OP_TAP, .max_connecting = 64};
+    struct term_opts o = {.timeout_ms = 30000, .op = TERM_OP_TAP, .max_connecting = 64,
+                         .in_flight = 1};
     int opt, rc;
 
     /* A server that closes on us must give an error, not kill us. */

@@ -41,6 +41,7 @@ struct term_opts {
     int terminals;
     double duration_s, rate_per_s, hold_s;
     bool closed_loop;
+    int in_flight; /* --closed-loop: requests kept in flight per connection */
     enum term_op op;
     const char *cards_file, *certs_file;
     const char *courses; /* --op outcome: CODE, PREFIX:N or PREFIX:FIRST-LAST */
@@ -56,6 +57,9 @@ int term_parse_time(const char *text, int64_t *ms, struct lcb_error *err);
 #define TERM_TIME_MAX 48
 void term_format_time(int64_t ms, char out[TERM_TIME_MAX]);
 int64_t term_now_ms(void);
+
+/* Requests in flight per load connection, at most (lcbd may allow fewer). */
+#define TERM_MAX_IN_FLIGHT 64
 
 /* One-shot commands; each returns an exit status and prints its outcome. */
 int term_cmd_hello(const struct term_opts *o);

@@ -95,11 +95,19 @@ static void send_hello(struct load_conn *c)
     c->state = CONN_HELLO;
 }
 
+/* Closed loop: tops c up to --in-flight requests (fewer if lcbd allows
+ * fewer, or no card or outcome pair is free). */
+static void fill_window(struct load *l, struct load_conn *c)
+{
+    while (c->in_flight < (unsigned)l->o->in_flight && load_send_request(l, c, false))
+        ;
+}
+
 /* What the connection does after an answer, by phase. */
 static void next_step(struct load *l, struct load_conn *c)
 {
     if (l->phase == PHASE_RUN && l->o->closed_loop && !l->idle) {
-        load_send_request(l, c, false);
+        fill_window(l, c);
     } else if (l->phase == PHASE_WIND_DOWN) {
         while (load_send_request(l, c, true))
             ;
@@ -298,7 +306,7 @@ static void start_run(struct load *l)
     }
     for (size_t i = 0; i < l->n_conns; i++)
         if (l->conns[i].state == CONN_READY)
-            load_send_request(l, &l->conns[i], false);
+            fill_window(l, &l->conns[i]);
 }
 
 void load_on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -430,14 +438,15 @@ int load_report(struct load *l)
     if (l->o->json) {
         json_t *doc = json_pack(
             "{s:s,s:s,s:i,s:I,s:s,s:f,s:f,s:I,s:I,s:I,s:f,s:{s:f,s:f,s:f,s:f,s:f},"
-            "s:I,s:I,s:f,s:o}",
+            "s:I,s:I,s:f,s:i,s:o}",
             "mode", "load", "op", op, "terminals", l->o->terminals, "connected",
             (json_int_t)l->ready, "drive", l->o->closed_loop ? "closed-loop" : "rate", "rate_per_s",
             l->o->rate_per_s, "duration_s", seconds, "ok", (json_int_t)l->ok, "unanswered",
             (json_int_t)l->unanswered, "closed_by_lcbd", (json_int_t)l->closed_early,
             "throughput_per_s", rate, "latency_ms", "p50", ms[0], "p99", ms[1], "p99.9", ms[2],
             "max", ms[3], "mean", mean_ms, "postings", (json_int_t)l->postings, "duplicates",
-            (json_int_t)l->duplicates, "postings_per_s", postings_rate, "errors", errors_json(l));
+            (json_int_t)l->duplicates, "postings_per_s", postings_rate, "in_flight_peak",
+            (int)l->in_flight_peak, "errors", errors_json(l));
         json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
         printf("\n");
         json_decref(doc);
@@ -449,7 +458,8 @@ int load_report(struct load *l)
                "by lcbd\n",
                (unsigned long long)l->ok, (unsigned long long)errors,
                (unsigned long long)l->unanswered, l->closed_early);
-        printf("  throughput %.1f ok/s\n", rate);
+        printf("  throughput %.1f ok/s, at most %u in flight on a connection\n", rate,
+               l->in_flight_peak);
         if (l->o->op == TERM_OP_TAP || l->o->op == TERM_OP_OUTCOME)
             printf("  postings   %llu applied (%.1f/s), %llu duplicate answers\n",
                    (unsigned long long)l->postings, postings_rate,

@@ -203,6 +203,8 @@ bool load_send_request(struct load *l, struct load_conn *c, bool wind_down)
     if (card >= 0)
         l->cards[card].busy = true;
     c->in_flight++;
+    if (c->in_flight > l->in_flight_peak)
+        l->in_flight_peak = c->in_flight;
     l->sent++;
     return true;
 }
@@ -449,6 +451,10 @@ int term_cmd_load(const struct term_opts *o)
         fprintf(stderr, "lcb-term: load needs --terminals, --duration, one of --rate and "
                         "--closed-loop, and --cards (plus --session for taps, --courses "
                         "for outcomes)\n");
+        return TERM_EXIT_USAGE;
+    }
+    if (o->in_flight > 1 && !o->closed_loop) {
+        fprintf(stderr, "lcb-term: --in-flight is for --closed-loop; --rate sets the pace\n");
         return TERM_EXIT_USAGE;
     }
     return run(o, false);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define LOAD_MAX_SLOTS 64 /* requests in flight per connection, at most */
+#define LOAD_MAX_SLOTS TERM_MAX_IN_FLIGHT
 #define LOAD_MAX_ERROR_CODES 32
 
 enum load_conn_state {
@@ -89,6 +89,7 @@ struct load {
     size_t n_conns, next_to_connect, connecting, ready, failed, closed_early;
     uint64_t setup_start_ns, run_start_ns, run_end_ns;
     uint64_t sent, ok, unanswered;
+    unsigned in_flight_peak; /* the most requests one connection had in flight */
     /* ledger postings among the ok answers: outcomes and check-outs
      * answered "applied" (a duplicate answer is not a new posting) */
     uint64_t postings, duplicates;
