@@ -3,7 +3,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
-#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
