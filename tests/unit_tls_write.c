@@ -9,9 +9,9 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +28,17 @@ struct pair {
     struct bufferevent *server; /* owns its SSL and socket */
     int client_fd;
     bool server_connected;
+    bool failure_expected, server_failed;
 };
 
 static void on_server_event(struct bufferevent *bev, short what, void *arg)
 {
     struct pair *p = arg;
     (void)bev;
-    ck_assert_msg(!(what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)), "server side failed: %d", what);
+    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+        ck_assert_msg(p->failure_expected, "server side failed: %d", what);
+        p->server_failed = true;
+    }
     if (what & BEV_EVENT_CONNECTED)
         p->server_connected = true;
 }
@@ -109,7 +113,8 @@ static void pair_close(struct pair *p)
 {
     bufferevent_free(p->server);
     SSL_free(p->client);
-    close(p->client_fd);
+    if (p->client_fd >= 0)
+        close(p->client_fd);
     SSL_CTX_free(p->server_ctx);
     SSL_CTX_free(p->client_ctx);
     event_base_free(p->base);
@@ -201,6 +206,27 @@ START_TEST(test_large_message_is_left_to_the_bufferevent)
 }
 END_TEST
 
+/* The peer is gone: the direct write fails, the frame is handed to the
+ * bufferevent, and libevent reports the failure through the event callback
+ * as for any write. */
+START_TEST(test_failed_connection_is_reported_by_the_bufferevent)
+{
+    struct pair p;
+
+    signal(SIGPIPE, SIG_IGN);
+    pair_open(&p);
+    p.failure_expected = true;
+    close(p.client_fd);
+    p.client_fd = -1;
+    ck_assert_int_eq(tls_write_now(p.server, "0123456789", 10), 0);
+    ck_assert_uint_eq(evbuffer_get_length(bufferevent_get_output(p.server)), 10);
+    for (int round = 0; round < 1000 && !p.server_failed; round++)
+        event_base_loop(p.base, EVLOOP_ONCE);
+    ck_assert(p.server_failed);
+    pair_close(&p);
+}
+END_TEST
+
 START_TEST(test_plain_socket_is_left_to_the_bufferevent)
 {
     int fds[2];
@@ -228,6 +254,7 @@ Suite *tls_write_suite(void)
     TCase *tc = tcase_create("tls_write");
     tcase_add_test(tc, test_sent_at_once_and_queued_arrive_whole_and_in_order);
     tcase_add_test(tc, test_large_message_is_left_to_the_bufferevent);
+    tcase_add_test(tc, test_failed_connection_is_reported_by_the_bufferevent);
     tcase_add_test(tc, test_plain_socket_is_left_to_the_bufferevent);
     suite_add_tcase(s, tc);
     return s;
