@@ -13,6 +13,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,26 @@ static long ledger_rows(void)
 {
     return itest_sql_long("SELECT (SELECT count(*) FROM transactions) + "
                           "(SELECT count(*) FROM entries)");
+}
+
+/* The first value the query answers on conn, in or out of a transaction;
+ * its arguments are codes and card numbers, never quoted text. */
+__attribute__((format(printf, 4, 5))) static void first_value(PGconn *conn, char *out,
+                                                              size_t size, const char *sql_format,
+                                                              ...)
+{
+    char sql[256];
+    va_list args;
+    PGresult *res;
+
+    va_start(args, sql_format);
+    vsnprintf(sql, sizeof sql, sql_format, args);
+    va_end(args);
+    res = PQexec(conn, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "%s: %s", sql,
+                  PQresultErrorMessage(res));
+    snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
 }
 
 START_TEST(test_app_role_cannot_change_the_ledger)
@@ -211,6 +232,150 @@ START_TEST(test_even_the_superuser_cannot_write_unbalanced_entries)
 }
 END_TEST
 
+/* A transaction row written by hand with the given chain account,
+ * institution and signing key ($1 to $3). */
+static const char reference_transaction_sql[] =
+    "INSERT INTO transactions (id, kind, chain_account_id, chain_seq, prev_hash, created_at, "
+    "  institution_id, idempotency_key, request_digest, hash, key_id, signature) "
+    "VALUES (gen_random_uuid(), 'deposit', $1::bigint, 1, decode(repeat('00', 32), 'hex'), now(), "
+    "  $2::bigint, 'itest-ref-' || gen_random_uuid(), sha256('request'::bytea), "
+    "  sha256(gen_random_uuid()::text::bytea), $3, decode(repeat('00', 64), 'hex'))";
+
+/* Two balanced entries of transaction $1: +200 to account $2 and -200 to
+ * account $3, in unit $4. */
+static const char reference_entries_sql[] =
+    "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
+    "VALUES ($1::uuid, 0, $2::bigint, $4, 200), ($1::uuid, 1, $3::bigint, $4, -200)";
+
+/* Invariant: nothing in the ledger refers to what does not exist. sql/011
+ * checks each INSERT's references once per statement, in place of six
+ * per-row FOREIGN KEYs; it must refuse what they refused, with their
+ * SQLSTATE, and name the row and the missing reference. */
+START_TEST(test_even_the_superuser_cannot_refer_to_what_does_not_exist)
+{
+    struct itest_district d;
+    char learner_account[24], school_account[24], school[24], id[64];
+    long before;
+    PGconn *conn;
+
+    itest_district_make(&d, "references");
+    before = ledger_rows();
+    conn = itest_pg_connect(NULL);
+    itest_exec_ok(conn, "BEGIN", 0, NULL);
+    first_value(conn, learner_account, sizeof learner_account,
+                               "SELECT a.id FROM cards c JOIN accounts a "
+                               "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
+                               d.cards[0]);
+    first_value(conn, school_account, sizeof school_account,
+                               "SELECT a.id FROM institutions i JOIN accounts a "
+                               "ON a.institution_id = i.id WHERE i.code = '%s'",
+                               d.school);
+    first_value(conn, school, sizeof school,
+                               "SELECT id FROM institutions WHERE code = '%s'", d.school);
+    register_synthetic_key(conn);
+    {
+        const char *const bad[][4] = {
+            {"-1", school, "feedfacecafe0001", "refers to account -1,"},
+            {learner_account, "-1", "feedfacecafe0001", "refers to institution -1,"},
+            {learner_account, school, "deadbeefdeadbeef", "refers to signing key deadbeefdeadbeef,"},
+        };
+
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+            expect_refused(conn, reference_transaction_sql, 3, bad[i], "23503", bad[i][3]);
+            itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        }
+    }
+    insert_synthetic_transaction(conn, d.cards[0], d.school, id, sizeof id);
+    {
+        const char *const bad[][5] = {
+            {"00000000-0000-4000-8000-000000000000", learner_account, school_account, "vocational",
+             "refers to transaction 00000000-0000-4000-8000-000000000000,"},
+            {id, "-1", school_account, "vocational", "refers to account -1,"},
+            {id, learner_account, school_account, "nosuchunit", "refers to unit nosuchunit,"},
+        };
+
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+            expect_refused(conn, reference_entries_sql, 4, bad[i], "23503", bad[i][4]);
+            itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        }
+    }
+    {
+        /* the same statement with every reference right is accepted */
+        const char *const good[] = {id, learner_account, school_account, "vocational"};
+
+        itest_exec_ok(conn, reference_entries_sql, 4, good);
+    }
+    itest_exec_ok(conn, "ROLLBACK", 0, NULL);
+    PQfinish(conn);
+    ck_assert_int_eq(ledger_rows(), before);
+}
+END_TEST
+
+static long reference_rows(void)
+{
+    return itest_sql_long("SELECT (SELECT count(*) FROM accounts) + "
+                          "(SELECT count(*) FROM institutions) + (SELECT count(*) FROM units) + "
+                          "(SELECT count(*) FROM signing_keys)");
+}
+
+/* The other half of sql/011: what the ledger may refer to is never
+ * deleted, truncated or re-keyed, even by the superuser, even when nothing
+ * refers to it yet (the signing key here), so no lock is needed between an
+ * insert that refers to a row and a delete of that row. */
+START_TEST(test_what_the_ledger_refers_to_stays)
+{
+    struct itest_district d;
+    char learner_account[24], school[24];
+    char attempts[12][160];
+    size_t n = 0;
+    long before;
+    PGconn *conn;
+
+    itest_district_make(&d, "refstay");
+    conn = itest_pg_connect(NULL);
+    /* everything below is rolled back: a key kept would be kept for good */
+    itest_exec_ok(conn, "BEGIN", 0, NULL);
+    register_synthetic_key(conn);
+    first_value(conn, learner_account, sizeof learner_account,
+                               "SELECT a.id FROM cards c JOIN accounts a "
+                               "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
+                               d.cards[0]);
+    first_value(conn, school, sizeof school,
+                               "SELECT id FROM institutions WHERE code = '%s'", d.school);
+    snprintf(attempts[n++], sizeof attempts[0], "DELETE FROM accounts WHERE id = %s",
+             learner_account);
+    snprintf(attempts[n++], sizeof attempts[0], "UPDATE accounts SET id = -id WHERE id = %s",
+             learner_account);
+    snprintf(attempts[n++], sizeof attempts[0], "TRUNCATE accounts CASCADE");
+    snprintf(attempts[n++], sizeof attempts[0], "DELETE FROM institutions WHERE id = %s", school);
+    snprintf(attempts[n++], sizeof attempts[0], "UPDATE institutions SET id = -id WHERE id = %s",
+             school);
+    snprintf(attempts[n++], sizeof attempts[0], "TRUNCATE institutions CASCADE");
+    snprintf(attempts[n++], sizeof attempts[0], "DELETE FROM units WHERE code = 'minutes'");
+    snprintf(attempts[n++], sizeof attempts[0],
+             "UPDATE units SET code = 'renamed' WHERE code = 'minutes'");
+    snprintf(attempts[n++], sizeof attempts[0], "TRUNCATE units CASCADE");
+    snprintf(attempts[n++], sizeof attempts[0],
+             "DELETE FROM signing_keys WHERE key_id = 'feedfacecafe0001'");
+    snprintf(attempts[n++], sizeof attempts[0],
+             "UPDATE signing_keys SET key_id = 'feedfacecafe0002' WHERE key_id = 'feedfacecafe0001'");
+    snprintf(attempts[n++], sizeof attempts[0], "TRUNCATE signing_keys");
+    before = reference_rows();
+    for (size_t i = 0; i < n; i++) {
+        itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+        expect_refused(conn, attempts[i], 0, NULL, "23503", "ledger_reference");
+        itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+    }
+    /* a change that keeps the key is still allowed */
+    itest_exec_ok(conn, "UPDATE units SET name = name WHERE code = 'minutes'", 0, NULL);
+    itest_exec_ok(conn, "ROLLBACK", 0, NULL);
+    PQfinish(conn);
+    ck_assert_int_eq(reference_rows(), before);
+}
+END_TEST
+
 /* A single number from sql on conn, inside its open transaction. */
 static long sql_long_in_transaction(PGconn *conn, const char *sql)
 {
@@ -224,23 +389,33 @@ static long sql_long_in_transaction(PGconn *conn, const char *sql)
     return n;
 }
 
-/* Entries read so far by conn's open transaction, whatever the plan: rows
- * sequential scans read plus rows index scans fetched. */
-static long entries_read_in_transaction(PGconn *conn)
+/* Rows of table read so far by conn's open transaction, whatever the plan:
+ * rows sequential scans read plus rows index scans fetched. */
+static long rows_read_in_transaction(PGconn *conn, const char *table)
 {
-    return sql_long_in_transaction(conn,
-                                   "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
-                                   "FROM pg_stat_xact_user_tables WHERE relname = 'entries'");
+    const char *const params[] = {table};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+                                 "FROM pg_stat_xact_user_tables WHERE relname = $1",
+                                 1, NULL, params, NULL, NULL, 0);
+    long n;
+
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "%s: %s", table,
+                  PQresultErrorMessage(res));
+    n = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
 }
 
 /* The double-entry check (sql/010) reads the entries of the transactions
- * an INSERT touched, not the ledger: a connection whose first check ran on
- * a young ledger must not keep a plan that scans entries as the ledger
- * grows, nor one made for a large INSERT. Counted by PostgreSQL's
- * statistics for the transaction, not timed.
+ * an INSERT touched, not the ledger, and the reference checks (sql/011) one
+ * row per reference of each new row: a connection whose first checks ran on
+ * a young ledger must not keep a plan that scans entries, transactions or
+ * accounts as the ledger grows, nor one made for a large INSERT. Counted by
+ * PostgreSQL's statistics for the transaction, not timed.
  * The last transaction has the greatest id, so a merge join in id order
  * would have to read every entry before it. */
-START_TEST(test_balanced_check_reads_only_the_touched_transactions)
+START_TEST(test_ledger_checks_read_only_the_touched_rows)
 {
     static const char grow_sql[] =
         "INSERT INTO transactions (id, kind, chain_account_id, chain_seq, prev_hash, created_at, "
@@ -259,17 +434,16 @@ START_TEST(test_balanced_check_reads_only_the_touched_transactions)
         "FROM transactions t, generate_series(0, 1) p, institutions i "
         "  JOIN accounts sa ON sa.institution_id = i.id "
         "WHERE t.idempotency_key LIKE 'itest-grow-%' AND i.code = $1";
+    /* every value given, so that only the check reads accounts */
     static const char last_sql[] =
         "INSERT INTO transactions (id, kind, chain_account_id, chain_seq, prev_hash, created_at, "
         "  institution_id, idempotency_key, request_digest, hash, key_id, signature) "
-        "SELECT 'ffffffff-ffff-4fff-bfff-ffffffffffff', 'deposit', la.id, la.head_seq + 6002, "
-        "  la.head_hash, now(), i.id, 'itest-grow-last', sha256('request'::bytea), "
-        "  sha256(gen_random_uuid()::text::bytea), 'feedfacecafe0001', "
-        "  decode(repeat('00', 64), 'hex') "
-        "FROM cards c JOIN accounts la ON la.learner_id = c.learner_id, institutions i "
-        "WHERE c.number = $1 AND i.code = $2";
+        "VALUES ('ffffffff-ffff-4fff-bfff-ffffffffffff', 'deposit', $1::bigint, $2::bigint, "
+        "  decode(repeat('00', 32), 'hex'), now(), $3::bigint, 'itest-grow-last', "
+        "  sha256('request'::bytea), sha256(gen_random_uuid()::text::bytea), 'feedfacecafe0001', "
+        "  decode(repeat('00', 64), 'hex'))";
     struct itest_district d;
-    long before, ledger_entries, read;
+    long before, ledger_entries, read, tx_read, accounts_read;
     PGconn *conn;
 
     itest_district_make(&d, "checkplan");
@@ -285,20 +459,43 @@ START_TEST(test_balanced_check_reads_only_the_touched_transactions)
 
         itest_exec_ok(conn, grow_sql, 2, params);
         itest_exec_ok(conn, grow_entries_sql, 1, school);
-        itest_exec_ok(conn, last_sql, 2, params);
     }
+    {
+        char account[24], seq[24], institution[24];
+        const char *const params[] = {account, seq, institution};
+
+        first_value(conn, account, sizeof account,
+                                   "SELECT a.id FROM cards c JOIN accounts a "
+                                   "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
+                                   d.cards[1]);
+        first_value(conn, seq, sizeof seq,
+                                   "SELECT a.head_seq + 6002 FROM cards c JOIN accounts a "
+                                   "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
+                                   d.cards[1]);
+        first_value(conn, institution, sizeof institution,
+                                   "SELECT id FROM institutions WHERE code = '%s'", d.school);
+        accounts_read = rows_read_in_transaction(conn, "accounts");
+        itest_exec_ok(conn, last_sql, 3, params);
+        accounts_read = rows_read_in_transaction(conn, "accounts") - accounts_read;
+    }
+    /* the check's one lookup of the new transaction's chain account */
+    ck_assert_msg(accounts_read <= 1, "one new transaction read %ld accounts", accounts_read);
     ledger_entries = sql_long_in_transaction(conn, "SELECT count(*) FROM entries");
     ck_assert_int_ge(ledger_entries, 12000);
-    read = entries_read_in_transaction(conn);
+    read = rows_read_in_transaction(conn, "entries");
+    tx_read = rows_read_in_transaction(conn, "transactions");
     {
         const char *const params[] = {"ffffffff-ffff-4fff-bfff-ffffffffffff", d.cards[1], d.school,
                                       "100", "-100"};
 
         itest_exec_ok(conn, synthetic_entries_sql, 5, params);
     }
-    read = entries_read_in_transaction(conn) - read;
+    read = rows_read_in_transaction(conn, "entries") - read;
+    tx_read = rows_read_in_transaction(conn, "transactions") - tx_read;
     ck_assert_msg(read <= 4, "checking one transaction read %ld entries of a ledger of %ld", read,
                   ledger_entries);
+    /* one lookup of its transaction per new entry */
+    ck_assert_msg(tx_read <= 2, "checking two entries read %ld transactions", tx_read);
     itest_exec_ok(conn, "ROLLBACK", 0, NULL);
     PQfinish(conn);
     ck_assert_int_eq(ledger_rows(), before);
@@ -473,7 +670,9 @@ Suite *itest_basics_suite(void)
     tcase_add_test(ledger, test_app_role_cannot_change_the_ledger);
     tcase_add_test(ledger, test_even_the_superuser_cannot_change_the_ledger);
     tcase_add_test(ledger, test_even_the_superuser_cannot_write_unbalanced_entries);
-    tcase_add_test(ledger, test_balanced_check_reads_only_the_touched_transactions);
+    tcase_add_test(ledger, test_even_the_superuser_cannot_refer_to_what_does_not_exist);
+    tcase_add_test(ledger, test_what_the_ledger_refers_to_stays);
+    tcase_add_test(ledger, test_ledger_checks_read_only_the_touched_rows);
     tcase_add_test(ledger, test_database_refuses_a_bad_card_check_digit);
     tcase_add_test(ledger, test_demo_district_is_built_through_lcbctl);
     tcase_add_test(ledger, test_committed_data_survives_a_database_crash);
