@@ -6,10 +6,10 @@
 -- commit group refers to the same unit, institution, signing key and
 -- issuing account, so every group of every database connection locked
 -- those same few rows, and rows locked by several transactions at once
--- take a multixact. With the six keys of transactions and entries removed
--- and no check in their place, PostgreSQL's CPU per LCBP posting fell from
--- 150 and 148 us to 103 and 129 us (bench/throughput, two alternated
--- runs; docs/performance.md).
+-- take a multixact. With the checks below in place of the six keys of
+-- transactions and entries, PostgreSQL's CPU per LCBP posting at 256
+-- terminals was 104 and 114 us against 169 and 146 us in the runs
+-- alternated with them (bench/throughput; docs/performance.md, code v).
 --
 -- The same rule, kept as a second line of defence (DESIGN.md) in two
 -- halves:
