@@ -117,34 +117,22 @@ BEGIN
             || ': the ledger refers to them';
 END $$;
 
-CREATE TRIGGER accounts_kept BEFORE DELETE ON accounts
-    FOR EACH ROW EXECUTE FUNCTION lcb_refuse_reference_change();
-CREATE TRIGGER accounts_key_kept BEFORE UPDATE OF id ON accounts
-    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
-    EXECUTE FUNCTION lcb_refuse_reference_change();
-CREATE TRIGGER accounts_not_truncated BEFORE TRUNCATE ON accounts
-    FOR EACH STATEMENT EXECUTE FUNCTION lcb_refuse_reference_change();
-
-CREATE TRIGGER institutions_kept BEFORE DELETE ON institutions
-    FOR EACH ROW EXECUTE FUNCTION lcb_refuse_reference_change();
-CREATE TRIGGER institutions_key_kept BEFORE UPDATE OF id ON institutions
-    FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id)
-    EXECUTE FUNCTION lcb_refuse_reference_change();
-CREATE TRIGGER institutions_not_truncated BEFORE TRUNCATE ON institutions
-    FOR EACH STATEMENT EXECUTE FUNCTION lcb_refuse_reference_change();
-
-CREATE TRIGGER units_kept BEFORE DELETE ON units
-    FOR EACH ROW EXECUTE FUNCTION lcb_refuse_reference_change();
-CREATE TRIGGER units_key_kept BEFORE UPDATE OF code ON units
-    FOR EACH ROW WHEN (OLD.code IS DISTINCT FROM NEW.code)
-    EXECUTE FUNCTION lcb_refuse_reference_change();
-CREATE TRIGGER units_not_truncated BEFORE TRUNCATE ON units
-    FOR EACH STATEMENT EXECUTE FUNCTION lcb_refuse_reference_change();
-
-CREATE TRIGGER signing_keys_kept BEFORE DELETE ON signing_keys
-    FOR EACH ROW EXECUTE FUNCTION lcb_refuse_reference_change();
-CREATE TRIGGER signing_keys_key_kept BEFORE UPDATE OF key_id ON signing_keys
-    FOR EACH ROW WHEN (OLD.key_id IS DISTINCT FROM NEW.key_id)
-    EXECUTE FUNCTION lcb_refuse_reference_change();
-CREATE TRIGGER signing_keys_not_truncated BEFORE TRUNCATE ON signing_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION lcb_refuse_reference_change();
+-- For each such table and its key: <table>_kept (no DELETE),
+-- <table>_key_kept (no new key) and <table>_not_truncated.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('accounts', 'id'), ('institutions', 'id'), ('units', 'code'),
+                                   ('signing_keys', 'key_id')) AS kept(tab, key) LOOP
+        EXECUTE format('CREATE TRIGGER %I BEFORE DELETE ON %I FOR EACH ROW '
+                       'EXECUTE FUNCTION lcb_refuse_reference_change()', t.tab || '_kept', t.tab);
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF %I ON %I FOR EACH ROW '
+                       'WHEN (OLD.%I IS DISTINCT FROM NEW.%I) '
+                       'EXECUTE FUNCTION lcb_refuse_reference_change()',
+                       t.tab || '_key_kept', t.key, t.tab, t.key, t.key);
+        EXECUTE format('CREATE TRIGGER %I BEFORE TRUNCATE ON %I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION lcb_refuse_reference_change()',
+                       t.tab || '_not_truncated', t.tab);
+    END LOOP;
+END $$;

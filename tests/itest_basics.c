@@ -38,6 +38,17 @@ static void expect_refused(PGconn *conn, const char *sql, int n_params, const ch
     PQclear(res);
 }
 
+/* expect_refused inside a savepoint, rolled back to, so that the open
+ * transaction goes on as if the statement had never been sent. */
+static void expect_refused_and_undone(PGconn *conn, const char *sql, int n_params,
+                                      const char *const *params, const char *sqlstate,
+                                      const char *message_part)
+{
+    itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
+    expect_refused(conn, sql, n_params, params, sqlstate, message_part);
+    itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+}
+
 static long ledger_rows(void)
 {
     return itest_sql_long("SELECT (SELECT count(*) FROM transactions) + "
@@ -46,9 +57,8 @@ static long ledger_rows(void)
 
 /* The first value the query answers on conn, in or out of a transaction;
  * its arguments are codes and card numbers, never quoted text. */
-__attribute__((format(printf, 4, 5))) static void first_value(PGconn *conn, char *out,
-                                                              size_t size, const char *sql_format,
-                                                              ...)
+__attribute__((format(printf, 4, 5))) static void first_value(PGconn *conn, char *out, size_t size,
+                                                              const char *sql_format, ...)
 {
     char sql[256];
     va_list args;
@@ -165,9 +175,7 @@ START_TEST(test_even_the_superuser_cannot_change_the_ledger)
     itest_exec_ok(conn, "BEGIN", 0, NULL);
     insert_synthetic_deposit(conn, d.cards[0], d.school);
     for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++) {
-        itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
-        expect_refused(conn, attempts[i], 0, NULL, "LCB00", "append_only");
-        itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        expect_refused_and_undone(conn, attempts[i], 0, NULL, "LCB00", "append_only");
     }
     itest_exec_ok(conn, "ROLLBACK", 0, NULL);
     PQfinish(conn);
@@ -195,25 +203,21 @@ START_TEST(test_even_the_superuser_cannot_write_unbalanced_entries)
     itest_exec_ok(conn, "BEGIN", 0, NULL);
     insert_synthetic_transaction(conn, d.cards[0], d.school, id, sizeof id);
     for (size_t i = 0; i < sizeof unbalanced / sizeof unbalanced[0]; i++) {
-        const char *const params[] = {id, d.cards[0], d.school, unbalanced[i][0],
-                                      unbalanced[i][1]};
+        const char *const params[] = {id, d.cards[0], d.school, unbalanced[i][0], unbalanced[i][1]};
 
-        itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
-        expect_refused(conn, synthetic_entries_sql, 5, params, "LCB00", "unbalanced");
-        itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        expect_refused_and_undone(conn, synthetic_entries_sql, 5, params, "LCB00", "unbalanced");
     }
     {
         /* one side alone is refused at once, not trusted to be balanced by a
          * later statement */
         const char *const params[] = {id, d.cards[0], "200"};
 
-        itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
-        expect_refused(conn,
-                       "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
-                       "SELECT $1::uuid, 0, a.id, 'vocational', $3::bigint FROM cards c "
-                       "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2",
-                       3, params, "LCB00", "unbalanced");
-        itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        expect_refused_and_undone(
+            conn,
+            "INSERT INTO entries (transaction_id, position, account_id, unit, amount) "
+            "SELECT $1::uuid, 0, a.id, 'vocational', $3::bigint FROM cards c "
+            "  JOIN accounts a ON a.learner_id = c.learner_id WHERE c.number = $2",
+            3, params, "LCB00", "unbalanced");
     }
     {
         const char *const balanced[] = {id, d.cards[0], d.school, "200", "-200"};
@@ -263,27 +267,27 @@ START_TEST(test_even_the_superuser_cannot_refer_to_what_does_not_exist)
     conn = itest_pg_connect(NULL);
     itest_exec_ok(conn, "BEGIN", 0, NULL);
     first_value(conn, learner_account, sizeof learner_account,
-                               "SELECT a.id FROM cards c JOIN accounts a "
-                               "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
-                               d.cards[0]);
+                "SELECT a.id FROM cards c JOIN accounts a "
+                "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
+                d.cards[0]);
     first_value(conn, school_account, sizeof school_account,
-                               "SELECT a.id FROM institutions i JOIN accounts a "
-                               "ON a.institution_id = i.id WHERE i.code = '%s'",
-                               d.school);
-    first_value(conn, school, sizeof school,
-                               "SELECT id FROM institutions WHERE code = '%s'", d.school);
+                "SELECT a.id FROM institutions i JOIN accounts a "
+                "ON a.institution_id = i.id WHERE i.code = '%s'",
+                d.school);
+    first_value(conn, school, sizeof school, "SELECT id FROM institutions WHERE code = '%s'",
+                d.school);
     register_synthetic_key(conn);
     {
         const char *const bad[][4] = {
             {"-1", school, "feedfacecafe0001", "refers to account -1,"},
             {learner_account, "-1", "feedfacecafe0001", "refers to institution -1,"},
-            {learner_account, school, "deadbeefdeadbeef", "refers to signing key deadbeefdeadbeef,"},
+            {learner_account, school, "deadbeefdeadbeef",
+             "refers to signing key deadbeefdeadbeef,"},
         };
 
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-            itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
-            expect_refused(conn, reference_transaction_sql, 3, bad[i], "23503", bad[i][3]);
-            itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+            expect_refused_and_undone(conn, reference_transaction_sql, 3, bad[i], "23503",
+                                      bad[i][3]);
         }
     }
     insert_synthetic_transaction(conn, d.cards[0], d.school, id, sizeof id);
@@ -296,9 +300,7 @@ START_TEST(test_even_the_superuser_cannot_refer_to_what_does_not_exist)
         };
 
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-            itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
-            expect_refused(conn, reference_entries_sql, 4, bad[i], "23503", bad[i][4]);
-            itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+            expect_refused_and_undone(conn, reference_entries_sql, 4, bad[i], "23503", bad[i][4]);
         }
     }
     {
@@ -339,11 +341,11 @@ START_TEST(test_what_the_ledger_refers_to_stays)
     itest_exec_ok(conn, "BEGIN", 0, NULL);
     register_synthetic_key(conn);
     first_value(conn, learner_account, sizeof learner_account,
-                               "SELECT a.id FROM cards c JOIN accounts a "
-                               "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
-                               d.cards[0]);
-    first_value(conn, school, sizeof school,
-                               "SELECT id FROM institutions WHERE code = '%s'", d.school);
+                "SELECT a.id FROM cards c JOIN accounts a "
+                "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
+                d.cards[0]);
+    first_value(conn, school, sizeof school, "SELECT id FROM institutions WHERE code = '%s'",
+                d.school);
     snprintf(attempts[n++], sizeof attempts[0], "DELETE FROM accounts WHERE id = %s",
              learner_account);
     snprintf(attempts[n++], sizeof attempts[0], "UPDATE accounts SET id = -id WHERE id = %s",
@@ -359,14 +361,13 @@ START_TEST(test_what_the_ledger_refers_to_stays)
     snprintf(attempts[n++], sizeof attempts[0], "TRUNCATE units CASCADE");
     snprintf(attempts[n++], sizeof attempts[0],
              "DELETE FROM signing_keys WHERE key_id = 'feedfacecafe0001'");
-    snprintf(attempts[n++], sizeof attempts[0],
-             "UPDATE signing_keys SET key_id = 'feedfacecafe0002' WHERE key_id = 'feedfacecafe0001'");
+    snprintf(
+        attempts[n++], sizeof attempts[0],
+        "UPDATE signing_keys SET key_id = 'feedfacecafe0002' WHERE key_id = 'feedfacecafe0001'");
     snprintf(attempts[n++], sizeof attempts[0], "TRUNCATE signing_keys");
     before = reference_rows();
     for (size_t i = 0; i < n; i++) {
-        itest_exec_ok(conn, "SAVEPOINT attempt", 0, NULL);
-        expect_refused(conn, attempts[i], 0, NULL, "23503", "ledger_reference");
-        itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT attempt", 0, NULL);
+        expect_refused_and_undone(conn, attempts[i], 0, NULL, "23503", "ledger_reference");
     }
     /* a change that keeps the key is still allowed */
     itest_exec_ok(conn, "UPDATE units SET name = name WHERE code = 'minutes'", 0, NULL);
@@ -465,15 +466,15 @@ START_TEST(test_ledger_checks_read_only_the_touched_rows)
         const char *const params[] = {account, seq, institution};
 
         first_value(conn, account, sizeof account,
-                                   "SELECT a.id FROM cards c JOIN accounts a "
-                                   "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
-                                   d.cards[1]);
+                    "SELECT a.id FROM cards c JOIN accounts a "
+                    "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
+                    d.cards[1]);
         first_value(conn, seq, sizeof seq,
-                                   "SELECT a.head_seq + 6002 FROM cards c JOIN accounts a "
-                                   "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
-                                   d.cards[1]);
+                    "SELECT a.head_seq + 6002 FROM cards c JOIN accounts a "
+                    "ON a.learner_id = c.learner_id WHERE c.number = '%s'",
+                    d.cards[1]);
         first_value(conn, institution, sizeof institution,
-                                   "SELECT id FROM institutions WHERE code = '%s'", d.school);
+                    "SELECT id FROM institutions WHERE code = '%s'", d.school);
         accounts_read = rows_read_in_transaction(conn, "accounts");
         itest_exec_ok(conn, last_sql, 3, params);
         accounts_read = rows_read_in_transaction(conn, "accounts") - accounts_read;
@@ -530,7 +531,7 @@ START_TEST(test_database_refuses_a_bad_card_check_digit)
                    2, params_bad, "23514", "cards_number_check");
     itest_exec_ok(conn, "ROLLBACK TO SAVEPOINT card", 0, NULL);
     itest_exec_ok(conn, "INSERT INTO cards (number, learner_id, status) VALUES ($1, $2, 'lost')", 2,
-            params_good);
+                  params_good);
     itest_exec_ok(conn, "ROLLBACK", 0, NULL);
     PQfinish(conn);
 }
