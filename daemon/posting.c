@@ -103,11 +103,19 @@ static int read_entries(const PGresult *res, int row, struct record *r, struct l
     return 0;
 }
 
-static void new_transaction_id(uint8_t id[RECORD_ID_LEN])
+/* A UUID version 7 (RFC 9562): the record's time in milliseconds, then
+ * random bits. Ids in time order put every new key of transactions_pkey and
+ * entries_pkey at the right edge of the index; random ids put each at a
+ * random page of an index that outgrows the buffer cache as the ledger
+ * grows, and every posting then read pages in and wrote others out. */
+static void new_transaction_id(int64_t created_at_us, uint8_t id[RECORD_ID_LEN])
 {
     if (RAND_bytes(id, RECORD_ID_LEN) != 1)
         abort();
-    id[6] = (uint8_t)((id[6] & 0x0f) | 0x40); /* UUID version 4 */
+    uint64_t ms = (uint64_t)(created_at_us / 1000);
+    for (int i = 0; i < 6; i++)
+        id[i] = (uint8_t)(ms >> (40 - 8 * i));
+    id[6] = (uint8_t)((id[6] & 0x0f) | 0x70);
     id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
 }
 
@@ -115,7 +123,6 @@ static int build_record(const PGresult *res, int row, const struct ledger_reques
                         const char *key_id, struct record *r, struct lcb_error *err)
 {
     memset(r, 0, sizeof *r);
-    new_transaction_id(r->id);
     if (record_kind_parse(PQgetvalue(res, row, COL_KIND), &r->kind) != 0)
         return lcb_error_set(err, "internal_error", "a prepared posting has no kind");
     r->chain_account_id = strtoll(PQgetvalue(res, row, COL_CHAIN_ACCOUNT), NULL, 10);
@@ -123,6 +130,7 @@ static int build_record(const PGresult *res, int row, const struct ledger_reques
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     r->created_at_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    new_transaction_id(r->created_at_us, r->id);
     r->institution_id = request->institution_id;
     snprintf(r->idempotency_key, sizeof r->idempotency_key, "%s", request->idempotency_key);
     snprintf(r->key_id, sizeof r->key_id, "%s", key_id);

@@ -235,6 +235,38 @@ START_TEST(test_mixed_batch_answers_each_item)
 }
 END_TEST
 
+/* A transaction's id is a UUID version 7 holding its record's time in
+ * milliseconds, so ids of later postings sort after earlier ones and new
+ * keys go to the right edge of the ledger's key indexes. */
+START_TEST(test_transaction_ids_carry_their_time)
+{
+    char tx[2][64];
+    for (int i = 0; i < 2; i++) {
+        char key[ITEST_CODE_MAX], course[ITEST_CODE_MAX];
+        itest_unique(key, "t");
+        itest_fresh_course(&district, course);
+        char *item = outcome_json(key, district.cards[0], course, "2026-05-01");
+        int status;
+        json_t *doc = post_outcomes(district.school_cert, item, &status);
+        ck_assert_str_eq(status_at(doc, 0), "posted");
+        snprintf(tx[i], sizeof tx[i], "%s",
+                 json_string_value(json_object_get(result_at(doc, 0), "transaction_id")));
+        json_decref(doc);
+        free(item);
+    }
+    char sql[1024];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM transactions WHERE id IN ('%s', '%s') "
+             "AND substr(id::text, 15, 1) = '7' AND substr(id::text, 20, 1) IN ('8', '9', 'a', 'b') "
+             "AND ('x' || lpad(replace(left(id::text, 13), '-', ''), 16, '0'))::bit(64)::bigint "
+             "    = floor(extract(epoch FROM created_at) * 1000)",
+             tx[0], tx[1]);
+    ck_assert_int_eq(itest_sql_long(sql), 2);
+    snprintf(sql, sizeof sql, "SELECT (left('%s', 13) <= left('%s', 13))::int", tx[0], tx[1]);
+    ck_assert_int_eq(itest_sql_long(sql), 1);
+}
+END_TEST
+
 /* One request, several groups' worth of trouble: keys that need quoting in
  * the batched statements, two postings to one card, and one card's learner
  * named by id as well as by card (two lock keys, one chain). Each posting is
@@ -735,6 +767,7 @@ Suite *itest_outcomes_suite(void)
     tcase_set_timeout(posting, 300);
     tcase_add_test(posting, test_post_replay_and_conflicting_replay);
     tcase_add_test(posting, test_transaction_is_double_entry_and_chained);
+    tcase_add_test(posting, test_transaction_ids_carry_their_time);
     tcase_add_test(posting, test_mixed_batch_answers_each_item);
     tcase_add_test(posting, test_group_keeps_each_posting_apart);
     tcase_add_test(posting, test_bad_items_have_codes_and_change_nothing);
