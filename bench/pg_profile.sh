@@ -22,12 +22,14 @@ pg_profile_enable() { # DB
 
 pg_profile_reset() { # DB
     bench_psql -d "$1" -tA -c "SELECT pg_stat_statements_reset()" \
-        -c "SELECT pg_stat_reset()" -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+        -c "SELECT pg_stat_reset()" -c "SELECT pg_stat_reset_shared('wal')" \
+        -c "SELECT pg_stat_reset_shared('bgwriter')" >/dev/null
 }
 
 # The statements and functions that took the most time since the reset,
 # in microseconds per unit of work (COUNT postings or answers), and the WAL
-# written per unit.
+# and buffer traffic per unit: a ledger whose indexes outgrow the shared
+# buffers shows it as pages read in and written out by the backends.
 pg_profile_report() { # DB COUNT TITLE
     local db=$1 count=$2 title=$3
     ((count > 0)) || { echo "$title: nothing answered, no profile"; return 0; }
@@ -36,6 +38,9 @@ pg_profile_report() { # DB COUNT TITLE
 SELECT round((total_exec_time * 1000 / $count)::numeric, 1) AS "us/unit",
        round((calls::numeric / $count), 2) AS "calls/unit",
        round((total_exec_time * 1000 / greatest(calls, 1))::numeric, 1) AS "us/call",
+       round((shared_blks_read::numeric / $count), 2) AS "reads/unit",
+       round((shared_blks_dirtied::numeric / $count), 2) AS "dirtied/unit",
+       round((shared_blks_written::numeric / $count), 2) AS "written/unit",
        left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
 FROM pg_stat_statements
 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -49,5 +54,15 @@ SELECT round((wal_records::numeric / $count), 1) AS "WAL records/unit",
        round((wal_bytes::numeric / $count), 0) AS "WAL bytes/unit",
        round((wal_fpi::numeric / $count), 2) AS "full pages/unit"
 FROM pg_stat_wal;
+SELECT round((buffers_alloc::numeric / $count), 2) AS "buffers read in/unit",
+       round((buffers_backend::numeric / $count), 2) AS "written by backends/unit",
+       round((buffers_clean::numeric / $count), 2) AS "written by bgwriter/unit",
+       buffers_checkpoint AS "written by checkpoints"
+FROM pg_stat_bgwriter;
+SELECT relname AS "table or index", round((blks_read::numeric / $count), 2) AS "pages read in/unit"
+FROM (SELECT relname, heap_blks_read AS blks_read FROM pg_statio_user_tables
+      UNION ALL
+      SELECT indexrelname, idx_blks_read FROM pg_statio_user_indexes) r
+WHERE blks_read > 0 ORDER BY blks_read DESC LIMIT 10;
 SQL
 }
