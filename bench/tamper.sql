@@ -414,14 +414,19 @@ BEGIN
 END $$;
 
 -- A copy of a record appended to a chain as a new transaction, head and
--- balances updated to match: only its signature cannot be made.
-CREATE FUNCTION tamper.k_forge_copy() RETURNS tamper.result LANGUAGE plpgsql AS $$
+-- balances updated to match: only its signature cannot be made. With
+-- keep_hash the copy keeps its original's hash as well: a second record
+-- with one hash, which no unique index refuses since sql/012; the hash no
+-- longer matches the copy's id and position, so verify must name the copy.
+CREATE FUNCTION tamper.append_copy(keep_hash boolean) RETURNS tamper.result
+LANGUAGE plpgsql AS $$
 DECLARE
     t transactions := tamper.any_tx();
     a accounts;
     u uuid := gen_random_uuid();
-    h bytea := sha256(u::text::bytea);
+    h bytea;
 BEGIN
+    h := CASE WHEN keep_hash THEN t.hash ELSE sha256(u::text::bytea) END;
     SELECT * INTO a FROM accounts WHERE id = t.chain_account_id;
     PERFORM tamper.keep_tx(u);
     PERFORM tamper.keep_account(e.account_id) FROM entries e WHERE e.transaction_id = t.id;
@@ -434,32 +439,17 @@ BEGIN
     UPDATE balances b SET amount = b.amount + e.amount FROM entries e
         WHERE e.transaction_id = t.id AND b.account_id = e.account_id AND b.unit = e.unit;
     UPDATE accounts SET head_seq = head_seq + 1, head_hash = h WHERE id = a.id;
-    RETURN (tamper.tx_name(u), 'a copy of ' || t.id || ' appended as ' || u);
+    RETURN (tamper.tx_name(u), 'a copy of ' || t.id || ' appended as ' || u
+                               || CASE WHEN keep_hash THEN ' with its hash' ELSE '' END);
 END $$;
 
--- The same copy under its original's hash and signature: a second record
--- with one hash, which no unique index refuses since sql/012. The hash no
--- longer matches the copy's id and position, so verify must name the copy.
-CREATE FUNCTION tamper.k_copy_keeping_hash() RETURNS tamper.result LANGUAGE plpgsql AS $$
-DECLARE
-    t transactions := tamper.any_tx();
-    a accounts;
-    u uuid := gen_random_uuid();
-BEGIN
-    SELECT * INTO a FROM accounts WHERE id = t.chain_account_id;
-    PERFORM tamper.keep_tx(u);
-    PERFORM tamper.keep_account(e.account_id) FROM entries e WHERE e.transaction_id = t.id;
-    INSERT INTO transactions SELECT u, t.kind, t.chain_account_id, a.head_seq + 1, a.head_hash,
-        t.created_at, t.institution_id, t.idempotency_key || '-again', t.request_digest,
-        t.item_code, t.result, t.completed_on, t.evidence_sha256, t.reverses, t.reason, t.hash,
-        t.key_id, t.signature;
-    INSERT INTO entries SELECT u, position, account_id, unit, amount FROM entries
-        WHERE transaction_id = t.id;
-    UPDATE balances b SET amount = b.amount + e.amount FROM entries e
-        WHERE e.transaction_id = t.id AND b.account_id = e.account_id AND b.unit = e.unit;
-    UPDATE accounts SET head_seq = head_seq + 1, head_hash = t.hash WHERE id = a.id;
-    RETURN (tamper.tx_name(u), 'a copy of ' || t.id || ' appended as ' || u || ' with its hash');
-END $$;
+CREATE FUNCTION tamper.k_forge_copy() RETURNS tamper.result LANGUAGE sql AS $$
+    SELECT tamper.append_copy(false)
+$$;
+
+CREATE FUNCTION tamper.k_copy_keeping_hash() RETURNS tamper.result LANGUAGE sql AS $$
+    SELECT tamper.append_copy(true)
+$$;
 
 CREATE FUNCTION tamper.k_balance_change() RETURNS tamper.result LANGUAGE plpgsql AS $$
 DECLARE
