@@ -54,7 +54,7 @@ SELECT round((wal_records::numeric / $count), 1) AS "WAL records/unit",
        round((wal_bytes::numeric / $count), 0) AS "WAL bytes/unit",
        round((wal_fpi::numeric / $count), 2) AS "full pages/unit"
 FROM pg_stat_wal;
-SELECT round((buffers_alloc::numeric / $count), 2) AS "buffers read in/unit",
+SELECT round((buffers_alloc::numeric / $count), 2) AS "buffers allocated/unit",
        round((buffers_backend::numeric / $count), 2) AS "written by backends/unit",
        round((buffers_clean::numeric / $count), 2) AS "written by bgwriter/unit",
        buffers_checkpoint AS "written by checkpoints"
