@@ -27,6 +27,8 @@ void config_defaults(struct lcbd_config *cfg)
     cfg->max_body_bytes = 4 * 1024 * 1024;
     cfg->request_timeout_s = 30;
     cfg->group_commit_max = 256;
+    cfg->group_commit_min = 16;
+    cfg->group_commit_wait_ms = 5;
     cfg->lcbp_max_connections = 10000;
     cfg->lcbp_idle_timeout_s = 300;
     cfg->lcbp_rate_per_s = 50;
@@ -83,6 +85,8 @@ static const struct {
     {"request_timeout_s", offsetof(struct lcbd_config, request_timeout_s), 1, 3600},
     {"group_commit_max", offsetof(struct lcbd_config, group_commit_max), 1, 10000},
     {"group_commits_at_once", offsetof(struct lcbd_config, group_commits_at_once), 1, 64},
+    {"group_commit_min", offsetof(struct lcbd_config, group_commit_min), 1, 10000},
+    {"group_commit_wait_ms", offsetof(struct lcbd_config, group_commit_wait_ms), 0, 60000},
     {"lcbp_max_connections", offsetof(struct lcbd_config, lcbp_max_connections), 1, 1000000},
     {"lcbp_idle_timeout_s", offsetof(struct lcbd_config, lcbp_idle_timeout_s), 1, 86400},
     {"lcbp_rate_per_s", offsetof(struct lcbd_config, lcbp_rate_per_s), 1, 100000},

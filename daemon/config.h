@@ -27,6 +27,11 @@ struct lcbd_config {
     /* Commit groups running at once; 0: one per database connection
      * (config_group_commits_at_once). */
     int group_commits_at_once;
+    /* Postings that must be waiting before a group starts beside one
+     * already running, or the milliseconds after which it starts anyway;
+     * the first group never waits. */
+    int group_commit_min;
+    int group_commit_wait_ms;
     char pid_file[CONFIG_PATH_MAX];
     /* LCBP, the card terminals' protocol (protocol/SPEC.md) */
     char lcbp_listen_host[256]; /* "" when the listener is off */

@@ -79,6 +79,10 @@ struct ledger {
     int groups_in_flight;
     bool key_registered;
     struct event *kick;
+    /* group_commit_wait_ms: armed while postings wait to fill a group
+     * beside running ones; when it fires, they start with what there is. */
+    struct event *fill_timer;
+    bool fill_waited;
 };
 
 static void group_next(struct group *g);
@@ -645,14 +649,40 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct ledger *ledger = arg;
     const struct lcbd_config *cfg = ledger->app->cfg;
-    /* Fewer groups at once than connections make larger groups, each
-     * paying its statements and its flush for more postings, and leave
-     * connections to balance inquiries; a group beyond that number starts
-     * only when it will be full. */
+    /* Each group pays its statements and its flush however few it holds:
+     * a group beside running ones waits until group_commit_min postings
+     * can share them (or group_commit_wait_ms, so that a group stuck on a
+     * lock holds the others back no longer), and beyond
+     * group_commits_at_once until it will be full. The first group never
+     * waits, so an idle bank answers at once. */
     int most = config_group_commits_at_once(cfg);
-    while (ledger->queued > 0 && ledger->groups_in_flight < cfg->db_connections &&
-           (ledger->groups_in_flight < most || ledger->queued >= (size_t)cfg->group_commit_max))
+    while (ledger->queued > 0 && ledger->groups_in_flight < cfg->db_connections) {
+        bool alone = ledger->groups_in_flight == 0;
+        bool may_add = ledger->groups_in_flight < most;
+        bool filled = ledger->queued >= (size_t)cfg->group_commit_min || ledger->fill_waited;
+        bool full = ledger->queued >= (size_t)cfg->group_commit_max;
+        if (!alone && !(may_add && filled) && !full) {
+            if (may_add && !evtimer_pending(ledger->fill_timer, NULL)) {
+                struct timeval wait = {cfg->group_commit_wait_ms / 1000,
+                                       (cfg->group_commit_wait_ms % 1000) * 1000};
+                if (evtimer_add(ledger->fill_timer, &wait) != 0)
+                    log_error("ledger: cannot arm the group fill timer");
+            }
+            return;
+        }
         start_group(ledger);
+        ledger->fill_waited = false;
+        evtimer_del(ledger->fill_timer);
+    }
+}
+
+static void on_fill_waited(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ledger *ledger = arg;
+    ledger->fill_waited = true;
+    on_kick(-1, EV_TIMEOUT, ledger);
 }
 
 void ledger_digest(const char *const *fields, size_t n, uint8_t digest[RECORD_HASH_LEN])
@@ -681,11 +711,15 @@ struct ledger *ledger_new(struct app *app)
         return NULL;
     ledger->app = app;
     log_info("ledger: %d commit groups at once, up to %d while the postings waiting fill "
-             "groups of %d",
+             "groups of %d; a group beside a running one once %d wait or after %d ms",
              config_group_commits_at_once(app->cfg), app->cfg->db_connections,
-             app->cfg->group_commit_max);
+             app->cfg->group_commit_max, app->cfg->group_commit_min,
+             app->cfg->group_commit_wait_ms);
     ledger->kick = event_new(app->base, -1, 0, on_kick, ledger);
-    if (ledger->kick == NULL) {
+    ledger->fill_timer = evtimer_new(app->base, on_fill_waited, ledger);
+    if (ledger->kick == NULL || ledger->fill_timer == NULL) {
+        if (ledger->kick != NULL)
+            event_free(ledger->kick);
         free(ledger);
         return NULL;
     }
@@ -701,6 +735,7 @@ void ledger_free(struct ledger *ledger)
         ledger->queue_head = p->next;
         answer_unavailable(p, "shutting_down");
     }
+    event_free(ledger->fill_timer);
     event_free(ledger->kick);
     free(ledger);
 }

@@ -1,8 +1,9 @@
 /* How many commit groups lcbd runs at once (group_commits_at_once): a group
  * stuck on a learner's lock holds the next group back when the limit is
  * one, and not when it is two or when the postings waiting fill a whole
- * group; the default is one per database connection; a bad value stops
- * lcbd before it starts. */
+ * group; while fewer postings wait than group_commit_min, until
+ * group_commit_wait_ms has passed; the default is one per database
+ * connection; a bad value stops lcbd before it starts. */
 #include "tests/itest.h"
 #include "tests/itest_suites.h"
 
@@ -84,16 +85,21 @@ static void wait_for_lcbd_on_a_lock(void)
     ck_abort_msg("lcbd's group never waited for the learner's lock");
 }
 
+#define NEXT_MAX 2
+
 /* Card 0's learner is locked by the test, so the group posting to card 0
- * waits; then an outcome for card 1 arrives. It is posted meanwhile when a
- * second group may run, and only after the lock goes when it may not. */
-static void post_past_a_blocked_group(const char *extra, bool second_group_runs)
+ * waits; then outcomes for cards 1 to n_next arrive, one after another.
+ * They are posted meanwhile when a second group may run, and only after
+ * the lock goes when it may not. */
+static void post_n_past_a_blocked_group(const char *extra, int n_next, bool second_group_runs)
 {
-    char key_blocked[ITEST_CODE_MAX], key_next[ITEST_CODE_MAX], sql[256];
+    char key_blocked[ITEST_CODE_MAX], keys_next[NEXT_MAX][ITEST_CODE_MAX], sql[256];
     struct itest_lcbd lcbd;
+    ck_assert_int_le(n_next, NEXT_MAX);
     ck_assert_int_eq(itest_lcbd_start(&lcbd, extra), 0);
     itest_unique(key_blocked, "gb");
-    itest_unique(key_next, "gn");
+    for (int i = 0; i < n_next; i++)
+        itest_unique(keys_next[i], "gn");
 
     PGconn *holder = itest_pg_connect(NULL);
     itest_exec_ok(holder, "BEGIN", 0, NULL);
@@ -103,32 +109,50 @@ static void post_past_a_blocked_group(const char *extra, bool second_group_runs)
 
     pid_t blocked = post_in_child(&lcbd, district.cards[0], key_blocked);
     wait_for_lcbd_on_a_lock();
-    pid_t next = post_in_child(&lcbd, district.cards[1], key_next);
-    int next_exit = -1, blocked_exit = -1;
-    bool next_passed = child_ended(next, second_group_runs ? 20 : 2, &next_exit);
-    long next_rows_while_blocked = count_key(key_next);
+    pid_t next[NEXT_MAX];
+    int next_exit[NEXT_MAX], blocked_exit = -1;
+    bool next_passed[NEXT_MAX];
+    for (int i = 0; i < n_next; i++) {
+        /* the earlier outcomes wait in lcbd's queue before the next comes */
+        if (i > 0)
+            usleep(300000);
+        next[i] = post_in_child(&lcbd, district.cards[1 + i], keys_next[i]);
+    }
+    long next_rows_while_blocked = 0;
+    for (int i = 0; i < n_next; i++) {
+        next_exit[i] = -1;
+        next_passed[i] = child_ended(next[i], second_group_runs ? 20 : 2, &next_exit[i]);
+        next_rows_while_blocked += count_key(keys_next[i]);
+    }
     bool blocked_ended_early = child_ended(blocked, 0, &blocked_exit);
 
     itest_exec_ok(holder, "COMMIT", 0, NULL);
     PQfinish(holder);
-    if (!next_passed)
-        ck_assert_msg(child_ended(next, 20, &next_exit), "the second outcome was never answered");
+    for (int i = 0; i < n_next; i++)
+        if (!next_passed[i])
+            ck_assert_msg(child_ended(next[i], 20, &next_exit[i]),
+                          "outcome %d after the blocked one was never answered", i + 1);
     ck_assert_msg(blocked_ended_early || child_ended(blocked, 20, &blocked_exit),
                   "the blocked outcome was never answered");
     ck_assert_int_eq(itest_lcbd_stop(&lcbd), 0);
 
     ck_assert_msg(!blocked_ended_early, "the locked learner's outcome did not wait for the lock");
-    if (second_group_runs) {
-        ck_assert_msg(next_passed, "card 1 waited for card 0's lock (%s)", extra);
-        ck_assert_int_eq(next_rows_while_blocked, 1);
-    } else {
-        ck_assert_msg(!next_passed, "a second group ran beside the first (%s)", extra);
-        ck_assert_int_eq(next_rows_while_blocked, 0);
+    for (int i = 0; i < n_next; i++) {
+        if (second_group_runs)
+            ck_assert_msg(next_passed[i], "card %d waited for card 0's lock (%s)", 1 + i, extra);
+        else
+            ck_assert_msg(!next_passed[i], "a second group ran beside the first (%s)", extra);
+        ck_assert_int_eq(next_exit[i], 0);
+        ck_assert_int_eq(count_key(keys_next[i]), 1);
     }
-    ck_assert_int_eq(next_exit, 0);
+    ck_assert_int_eq(next_rows_while_blocked, second_group_runs ? n_next : 0);
     ck_assert_int_eq(blocked_exit, 0);
-    ck_assert_int_eq(count_key(key_next), 1);
     ck_assert_int_eq(count_key(key_blocked), 1);
+}
+
+static void post_past_a_blocked_group(const char *extra, bool second_group_runs)
+{
+    post_n_past_a_blocked_group(extra, 1, second_group_runs);
 }
 
 START_TEST(test_one_group_at_once_holds_the_next_group_back)
@@ -148,6 +172,30 @@ END_TEST
 START_TEST(test_a_full_group_passes_a_blocked_group)
 {
     post_past_a_blocked_group("group_commits_at_once = 1\ngroup_commit_max = 1\n", true);
+}
+END_TEST
+
+/* One posting waiting is fewer than group_commit_min = 2: it waits for
+ * the running group, though more groups may run at once. */
+START_TEST(test_a_group_beside_a_running_one_waits_for_its_minimum)
+{
+    post_n_past_a_blocked_group("group_commit_min = 2\ngroup_commit_wait_ms = 60000\n", 1, false);
+}
+END_TEST
+
+/* A second posting brings the waiting ones to group_commit_min: their
+ * group starts beside the blocked one, long before the wait is over. */
+START_TEST(test_a_group_that_reaches_its_minimum_passes_a_blocked_group)
+{
+    post_n_past_a_blocked_group("group_commit_min = 2\ngroup_commit_wait_ms = 60000\n", 2, true);
+}
+END_TEST
+
+/* group_commit_wait_ms bounds the wait: one posting, far from the minimum,
+ * still passes a group stuck on a lock. */
+START_TEST(test_a_group_short_of_its_minimum_starts_after_the_wait)
+{
+    post_n_past_a_blocked_group("group_commit_min = 100\ngroup_commit_wait_ms = 200\n", 1, true);
 }
 END_TEST
 
@@ -176,24 +224,35 @@ START_TEST(test_default_is_one_group_per_connection)
 END_TEST
 
 /* A bad value is named with its line; lcbd does not start. */
-START_TEST(test_bad_values_stop_lcbd)
+static void assert_bad_values_stop_lcbd(const char *key, const char *const *bad, size_t n_bad)
 {
-    static const char *const bad[] = {"0", "65", "-1", "two", "", "2x"};
     char path[ITEST_PATH_MAX + 32], expected[ITEST_PATH_MAX + 96];
     snprintf(path, sizeof path, "%s/groups-bad.conf", itest_env()->dir);
-    snprintf(expected, sizeof expected, "%s:2: bad value for 'group_commits_at_once'", path);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    snprintf(expected, sizeof expected, "%s:2: bad value for '%s'", path, key);
+    for (size_t i = 0; i < n_bad; i++) {
         FILE *f = fopen(path, "w");
         ck_assert_ptr_nonnull(f);
-        fprintf(f, "db_connections = 4\ngroup_commits_at_once = %s\n", bad[i]);
+        fprintf(f, "db_connections = 4\n%s = %s\n", key, bad[i]);
         ck_assert_int_eq(fclose(f), 0);
         char *out = NULL;
         char *argv[] = {(char *)itest_env()->lcbd, "--config", path, "--check-config", NULL};
         int rc = itest_run(&out, argv);
-        ck_assert_msg(rc != 0, "lcbd accepted group_commits_at_once = '%s'", bad[i]);
+        ck_assert_msg(rc != 0, "lcbd accepted %s = '%s'", key, bad[i]);
         ck_assert_msg(strstr(out, expected) != NULL, "value '%s': %s", bad[i], out);
         free(out);
     }
+}
+
+START_TEST(test_bad_values_stop_lcbd)
+{
+    static const char *const bad_at_once[] = {"0", "65", "-1", "two", "", "2x"};
+    static const char *const bad_min[] = {"0", "10001", "-4", "many", "", "8 8"};
+    static const char *const bad_wait[] = {"-1", "60001", "soon", "", "5ms"};
+    assert_bad_values_stop_lcbd("group_commits_at_once", bad_at_once,
+                                sizeof bad_at_once / sizeof bad_at_once[0]);
+    assert_bad_values_stop_lcbd("group_commit_min", bad_min, sizeof bad_min / sizeof bad_min[0]);
+    assert_bad_values_stop_lcbd("group_commit_wait_ms", bad_wait,
+                                sizeof bad_wait / sizeof bad_wait[0]);
 }
 END_TEST
 
@@ -206,6 +265,9 @@ Suite *itest_groups_suite(void)
     tcase_add_test(limit, test_one_group_at_once_holds_the_next_group_back);
     tcase_add_test(limit, test_two_groups_at_once_pass_a_blocked_group);
     tcase_add_test(limit, test_a_full_group_passes_a_blocked_group);
+    tcase_add_test(limit, test_a_group_beside_a_running_one_waits_for_its_minimum);
+    tcase_add_test(limit, test_a_group_that_reaches_its_minimum_passes_a_blocked_group);
+    tcase_add_test(limit, test_a_group_short_of_its_minimum_starts_after_the_wait);
     tcase_add_test(limit, test_default_is_one_group_per_connection);
     tcase_add_test(limit, test_bad_values_stop_lcbd);
     suite_add_tcase(s, limit);
