@@ -3,92 +3,35 @@
  * then COMMIT; only after COMMIT succeeds does any outcome of the group get
  * its answer. A group of postings whose kind has a batch_sql ("batched")
  * needs four statements whatever its size: BEGIN, every prepare in one
- * statement, every append in one lcb_append_many, COMMIT. If any statement
+ * statement, every append in one lcb_append_many, COMMIT; between the
+ * prepare and the append, the signing thread signs the group's new
+ * transactions while the loop serves others (sign_worker.h). If any statement
  * of a group fails, the group is rolled back and its outcomes are retried
  * one transaction each ("solo"), so one outcome's trouble never sinks the
  * others. A broken connection answers every unfinished outcome with
  * database_unavailable: not acknowledged, safe to retry with the same
- * idempotency key. */
+ * idempotency key; a COMMIT cut off midway is settled by key first
+ * (ledger_settle.c). */
 #include "daemon/ledger.h"
 
-#include "daemon/db.h"
+#include "daemon/ledger_group.h"
 #include "daemon/posting.h"
 #include "daemon/posting_batch.h"
 #include "daemon/log.h"
+#include "daemon/sign_worker.h"
 #include "daemon/signer.h"
 
 #include <openssl/evp.h>
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define SOLO_ATTEMPTS 3
-#define SETTLE_RETRY_MS 500
-
-struct batch {
-    ledger_done_cb done;
-    void *arg;
-    size_t n, remaining;
-    struct ledger_request *items;
-    struct ledger_result *results;
-};
-
-struct pending {
-    struct batch *batch;
-    size_t index;
-    struct pending *next;
-    struct ledger_result tentative; /* answered only once committed */
-};
-
-enum group_step {
-    STEP_REGISTER_KEY, STEP_BEGIN, STEP_PREPARE, STEP_APPEND, STEP_PREPARE_BATCH, STEP_APPEND_BATCH,
-    STEP_COMMIT, STEP_ROLLBACK
-};
-
-struct group {
-    struct ledger *ledger;
-    struct db_conn *conn;
-    struct pending **members;
-    size_t n;
-    size_t cursor;     /* member being worked on */
-    size_t solo_first; /* in solo mode: first member of the current transaction */
-    bool solo;
-    int solo_attempts;
-    /* Batched: one posting per lock key, prepared and appended together
-     * until a failure sends the group solo. batch_signed[i] is member i's
-     * signed transaction. */
-    bool batched;
-    struct posting_signed *batch_signed;
-    enum group_step step;
-    struct posting_signed signed_tx;
-    struct posting_params params;
-    char failure[320]; /* why the transaction is being rolled back */
-    /* Settling an ambiguous COMMIT: members [settle_next, cursor) are still
-     * to be looked up by key; unknown ones are never acknowledged. */
-    size_t settle_next;
-    struct event *settle_timer;
-    int64_t settle_deadline_ms;
-};
-
-struct ledger {
-    struct app *app;
-    struct pending *queue_head, *queue_tail;
-    size_t queued;
-    size_t in_groups;
-    int groups_in_flight;
-    bool key_registered;
-    struct event *kick;
-    /* group_commit_wait_ms: armed while postings wait to fill a group
-     * beside running ones; when it fires, they start with what there is. */
-    struct event *fill_timer;
-    bool fill_waited;
-};
 
 static void group_next(struct group *g);
 static void group_run_transaction_end(struct group *g);
 
-static void answer(struct pending *p, const struct ledger_result *result)
+void ledger_answer(struct pending *p, const struct ledger_result *result)
 {
     struct batch *b = p->batch;
     b->results[p->index] = *result;
@@ -103,17 +46,17 @@ static void answer(struct pending *p, const struct ledger_result *result)
     free(p);
 }
 
-static void answer_unavailable(struct pending *p, const char *code)
+void ledger_answer_unavailable(struct pending *p, const char *code)
 {
     struct ledger_result result;
     memset(&result, 0, sizeof result);
     result.status = LEDGER_REJECTED;
     lcb_error_set(&result.error, code,
                   "not recorded: the database is unavailable; retry with the same idempotency key");
-    answer(p, &result);
+    ledger_answer(p, &result);
 }
 
-static const struct ledger_request *request_of(const struct pending *p)
+const struct ledger_request *ledger_request_of(const struct pending *p)
 {
     return &p->batch->items[p->index];
 }
@@ -122,12 +65,12 @@ static const struct ledger_request *request_of(const struct pending *p)
  * (or two lcbd processes) never wait for each other in a cycle. */
 static int member_order(const void *a, const void *b)
 {
-    const struct ledger_request *x = request_of(*(struct pending *const *)a);
-    const struct ledger_request *y = request_of(*(struct pending *const *)b);
+    const struct ledger_request *x = ledger_request_of(*(struct pending *const *)a);
+    const struct ledger_request *y = ledger_request_of(*(struct pending *const *)b);
     return strcmp(x->lock_key, y->lock_key);
 }
 
-static void group_free(struct group *g)
+void ledger_group_free(struct group *g)
 {
     struct ledger *ledger = g->ledger;
     if (g->settle_timer != NULL)
@@ -135,6 +78,8 @@ static void group_free(struct group *g)
     ledger->groups_in_flight--;
     ledger->in_groups -= g->n;
     free(g->batch_signed);
+    free(g->appends);
+    free(g->digests);
     free(g->members);
     free(g);
     event_active(ledger->kick, EV_TIMEOUT, 0);
@@ -146,12 +91,11 @@ static void group_abandon(struct group *g, size_t from)
     if (g->conn != NULL)
         db_release(g->conn);
     for (size_t i = from; i < g->n; i++)
-        answer_unavailable(g->members[i], "database_unavailable");
-    group_free(g);
+        ledger_answer_unavailable(g->members[i], "database_unavailable");
+    ledger_group_free(g);
 }
 
 static void on_statement(struct db_conn *conn, const PGresult *res, void *arg);
-static void group_settle(struct group *g);
 
 static void group_send(struct group *g, enum group_step step, const char *sql, int nparams,
                        const char *const *values)
@@ -160,7 +104,7 @@ static void group_send(struct group *g, enum group_step step, const char *sql, i
     if (db_query(g->conn, sql, nparams, values, on_statement, g) == 0)
         return;
     if (step == STEP_COMMIT)
-        group_settle(g); /* part of it may have reached the server */
+        ledger_group_settle(g); /* part of it may have reached the server */
     else
         group_abandon(g, g->solo ? g->solo_first : 0);
 }
@@ -172,7 +116,7 @@ static void group_begin(struct group *g)
 
 static void group_prepare_current(struct group *g)
 {
-    const struct ledger_request *request = request_of(g->members[g->cursor]);
+    const struct ledger_request *request = ledger_request_of(g->members[g->cursor]);
     group_send(g, STEP_PREPARE, request->prepare_sql, request->nparams,
                (const char *const *)request->params);
 }
@@ -204,8 +148,11 @@ static void on_prepared(struct group *g, const PGresult *res)
         group_fail(g, "a prepare function did not answer one row");
         return;
     }
-    if (posting_read_prepared(res, 0, request_of(p), g->ledger->app->signer, &verdict, &g->signed_tx,
-                              &p->tentative, &err) != 0) {
+    struct signer *signer = g->ledger->app->signer;
+    if (posting_read_prepared(res, 0, ledger_request_of(p), signer_key_id(signer), &verdict,
+                              &g->signed_tx, &p->tentative, &err) != 0 ||
+        (verdict == POSTING_APPEND &&
+         signer_sign(signer, g->signed_tx.hash, g->signed_tx.signature, &err) != 0)) {
         log_error("ledger: %s: %s", err.code, err.message);
         group_fail(g, err.message);
         return;
@@ -214,7 +161,7 @@ static void on_prepared(struct group *g, const PGresult *res)
         group_next(g);
         return;
     }
-    posting_append_params(&g->signed_tx, request_of(p)->digest, &g->params);
+    posting_append_params(&g->signed_tx, ledger_request_of(p)->digest, &g->params);
     group_send(g, STEP_APPEND, POSTING_APPEND_SQL, POSTING_APPEND_NPARAMS, g->params.values);
 }
 
@@ -229,7 +176,7 @@ static void group_prepare_batch(struct group *g)
         return;
     }
     for (size_t i = 0; i < g->n; i++)
-        requests[i] = request_of(g->members[i]);
+        requests[i] = ledger_request_of(g->members[i]);
     if (posting_prepare_arrays(requests, g->n, &arrays) != 0) {
         free(requests);
         group_fail(g, "the group's prepare parameters could not be built");
@@ -242,54 +189,68 @@ static void group_prepare_batch(struct group *g)
     free(requests);
 }
 
-/* Reads every member's prepared row, signs the fresh ones and appends them
- * all with lcb_append_many. Members refused or answered as replays are
- * part of the transaction too: their answers wait for its COMMIT. */
+static void on_group_signed(const struct lcb_error *err, void *arg);
+
+/* Reads every member's prepared row and hands the fresh ones to the signing
+ * thread. Members refused or answered as replays are part of the
+ * transaction too: their answers wait for its COMMIT. */
 static void on_prepared_batch(struct group *g, const PGresult *res)
 {
     if (PQntuples(res) != (int)g->n) {
         group_fail(g, "a batched prepare did not answer one row per posting");
         return;
     }
-    const struct posting_signed **appends = malloc(g->n * sizeof *appends);
-    const uint8_t **digests = malloc(g->n * sizeof *digests);
-    if (appends == NULL || digests == NULL) {
-        free(appends);
-        free(digests);
+    free(g->appends);
+    free(g->digests);
+    g->appends = malloc(g->n * sizeof *g->appends);
+    g->digests = malloc(g->n * sizeof *g->digests);
+    g->n_appends = 0;
+    if (g->appends == NULL || g->digests == NULL) {
         group_fail(g, "out of memory");
         return;
     }
-    size_t n_appends = 0;
+    const char *key_id = signer_key_id(g->ledger->app->signer);
     for (size_t i = 0; i < g->n; i++) {
         struct pending *p = g->members[i];
         enum posting_verdict verdict;
         struct lcb_error err;
         lcb_error_clear(&err);
-        if (posting_read_prepared(res, (int)i, request_of(p), g->ledger->app->signer, &verdict,
+        if (posting_read_prepared(res, (int)i, ledger_request_of(p), key_id, &verdict,
                                   &g->batch_signed[i], &p->tentative, &err) != 0) {
             log_error("ledger: %s: %s", err.code, err.message);
-            free(appends);
-            free(digests);
             group_fail(g, err.message);
             return;
         }
         if (verdict == POSTING_APPEND) {
-            appends[n_appends] = &g->batch_signed[i];
-            digests[n_appends++] = request_of(p)->digest;
+            g->appends[g->n_appends] = &g->batch_signed[i];
+            g->digests[g->n_appends++] = ledger_request_of(p)->digest;
         }
     }
     g->cursor = g->n; /* every member belongs to this transaction */
-    if (n_appends == 0) {
-        free(appends);
-        free(digests);
+    if (g->n_appends == 0) {
         group_send(g, STEP_COMMIT, "COMMIT", 0, NULL);
         return;
     }
+    g->step = STEP_SIGN_BATCH;
+    g->sign_job.txs = g->appends;
+    g->sign_job.n = g->n_appends;
+    g->sign_job.done = on_group_signed;
+    g->sign_job.arg = g;
+    sign_worker_submit(g->ledger->signing, &g->sign_job);
+}
+
+/* Back from the signing thread: append every signed transaction at once. */
+static void on_group_signed(const struct lcb_error *err, void *arg)
+{
+    struct group *g = arg;
+    if (err != NULL) {
+        log_error("ledger: %s: %s", err->code, err->message);
+        group_fail(g, err->message);
+        return;
+    }
     struct posting_arrays arrays;
-    int built = posting_append_arrays(appends, digests, n_appends, &arrays);
-    free(appends);
-    free(digests);
-    if (built != 0) {
+    if (posting_append_arrays((const struct posting_signed *const *)g->appends, g->digests,
+                              g->n_appends, &arrays) != 0) {
         group_fail(g, "the group's append parameters could not be built");
         return;
     }
@@ -306,7 +267,7 @@ static void group_committed(struct group *g)
         struct pending *p = g->members[i];
         if (p->tentative.status == LEDGER_POSTED)
             g->ledger->app->counters.postings++;
-        answer(p, &p->tentative);
+        ledger_answer(p, &p->tentative);
         g->members[i] = NULL;
     }
     group_run_transaction_end(g);
@@ -345,12 +306,12 @@ static void group_rolled_back(struct group *g, const char *why)
         group_begin(g);
         return;
     }
-    log_error("ledger: posting %s refused after %d attempts: %s", request_of(p)->idempotency_key,
-              SOLO_ATTEMPTS, why);
+    log_error("ledger: posting %s refused after %d attempts: %s",
+              ledger_request_of(p)->idempotency_key, SOLO_ATTEMPTS, why);
     memset(&p->tentative, 0, sizeof p->tentative);
     p->tentative.status = LEDGER_REJECTED;
     lcb_error_set(&p->tentative.error, "internal_error", "the posting could not be recorded: %s", why);
-    answer(p, &p->tentative);
+    ledger_answer(p, &p->tentative);
     g->members[g->solo_first] = NULL;
     g->cursor = g->solo_first + 1;
     group_run_transaction_end(g);
@@ -360,7 +321,7 @@ static void group_run_transaction_end(struct group *g)
 {
     if (g->cursor == g->n) {
         db_release(g->conn);
-        group_free(g);
+        ledger_group_free(g);
         return;
     }
     g->solo_first = g->cursor;
@@ -374,7 +335,7 @@ static void on_statement(struct db_conn *conn, const PGresult *res, void *arg)
     struct group *g = arg;
     if (res == NULL) {
         if (g->step == STEP_COMMIT)
-            group_settle(g);
+            ledger_group_settle(g);
         else
             group_abandon(g, g->solo ? g->solo_first : 0);
         return;
@@ -414,6 +375,8 @@ static void on_statement(struct db_conn *conn, const PGresult *res, void *arg)
     case STEP_PREPARE_BATCH:
         on_prepared_batch(g, res);
         return;
+    case STEP_SIGN_BATCH:
+        return; /* never: no statement is under way while a group is signed */
     case STEP_APPEND_BATCH:
         group_send(g, STEP_COMMIT, "COMMIT", 0, NULL);
         return;
@@ -424,131 +387,6 @@ static void on_statement(struct db_conn *conn, const PGresult *res, void *arg)
         group_rolled_back(g, g->failure);
         return;
     }
-}
-
-/* ---- settling an ambiguous COMMIT ------------------------------------------
- * The connection broke while COMMIT was under way: the transaction may or
- * may not have committed. Before answering, look each posting up by its
- * idempotency key on a fresh connection: found with our transaction id, it
- * committed and is acknowledged; not found, it did not and is refused
- * (retry is safe). Until the database answers (or request_timeout_s runs
- * out), nothing is said; what stays unknown is never acknowledged. */
-
-static const char settle_sql[] =
-    "SELECT id FROM transactions WHERE institution_id = $1 AND idempotency_key = $2";
-
-static void settle_next(struct group *g);
-
-static void settle_finish(struct group *g)
-{
-    if (g->conn != NULL)
-        db_release(g->conn);
-    g->conn = NULL;
-    for (size_t i = g->settle_next; i < g->n; i++)
-        if (g->members[i] != NULL)
-            answer_unavailable(g->members[i], "database_unavailable");
-    group_free(g);
-}
-
-static void on_settled(struct db_conn *conn, const PGresult *res, void *arg)
-{
-    (void)conn;
-    struct group *g = arg;
-    struct pending *p = g->members[g->settle_next];
-    if (res == NULL) {
-        g->conn = NULL;
-        db_release(conn);
-        settle_next(g); /* retry this member on another connection */
-        return;
-    }
-    if (!db_result_ok(res))
-        log_error("ledger: settling %s: %s", p->tentative.transaction_id, db_result_message(res));
-    bool committed = db_result_ok(res) && PQntuples(res) == 1 &&
-                     strcmp(PQgetvalue(res, 0, 0), p->tentative.transaction_id) == 0;
-    if (committed) {
-        log_info("ledger: ambiguous COMMIT settled: %s is recorded", p->tentative.transaction_id);
-        g->ledger->app->counters.postings++;
-        answer(p, &p->tentative);
-    } else {
-        answer_unavailable(p, "database_unavailable");
-    }
-    g->members[g->settle_next++] = NULL;
-    settle_next(g);
-}
-
-static void on_settle_connection(struct db_conn *conn, void *arg);
-
-static void on_settle_timer(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    struct group *g = arg;
-    db_acquire(g->ledger->app->db, on_settle_connection, g);
-}
-
-static void on_settle_connection(struct db_conn *conn, void *arg)
-{
-    struct group *g = arg;
-    g->conn = conn;
-    if (conn == NULL) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-        struct timeval retry = {0, SETTLE_RETRY_MS * 1000};
-        if (now_ms >= g->settle_deadline_ms || evtimer_add(g->settle_timer, &retry) != 0) {
-            log_warning("ledger: ambiguous COMMIT of %zu postings unsettled; not acknowledged",
-                        g->cursor - g->settle_next);
-            settle_finish(g);
-        }
-        return;
-    }
-    settle_next(g);
-}
-
-static void settle_next(struct group *g)
-{
-    while (g->settle_next < g->cursor && g->members[g->settle_next] != NULL &&
-           g->members[g->settle_next]->tentative.status != LEDGER_POSTED) {
-        /* A refusal or replay inside a lost transaction proves nothing. */
-        answer_unavailable(g->members[g->settle_next], "database_unavailable");
-        g->members[g->settle_next++] = NULL;
-    }
-    if (g->settle_next >= g->cursor) {
-        settle_finish(g);
-        return;
-    }
-    if (g->conn == NULL) {
-        db_acquire(g->ledger->app->db, on_settle_connection, g);
-        return;
-    }
-    const struct ledger_request *request = request_of(g->members[g->settle_next]);
-    char institution[24];
-    snprintf(institution, sizeof institution, "%lld", (long long)request->institution_id);
-    const char *values[] = {institution, request->idempotency_key};
-    if (db_query(g->conn, settle_sql, 2, values, on_settled, g) != 0) {
-        db_release(g->conn);
-        g->conn = NULL;
-        db_acquire(g->ledger->app->db, on_settle_connection, g);
-    }
-}
-
-static void group_settle(struct group *g)
-{
-    log_warning("ledger: connection lost during COMMIT; settling %zu postings by key",
-                g->cursor - (g->solo ? g->solo_first : 0));
-    db_release(g->conn);
-    g->conn = NULL;
-    g->settle_next = g->solo ? g->solo_first : 0;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    g->settle_deadline_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 +
-                            (int64_t)g->ledger->app->cfg->request_timeout_s * 1000;
-    g->settle_timer = evtimer_new(g->ledger->app->base, on_settle_timer, g);
-    if (g->settle_timer == NULL) {
-        settle_finish(g);
-        return;
-    }
-    settle_next(g);
 }
 
 static void on_connection(struct db_conn *conn, void *arg)
@@ -575,7 +413,7 @@ static void on_connection(struct db_conn *conn, void *arg)
 static bool lock_key_taken(struct pending *const *members, size_t n, const char *lock_key)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(request_of(members[i])->lock_key, lock_key) == 0)
+        if (strcmp(ledger_request_of(members[i])->lock_key, lock_key) == 0)
             return true;
     return false;
 }
@@ -587,12 +425,12 @@ static bool lock_key_taken(struct pending *const *members, size_t n, const char 
 static size_t take_members(struct ledger *ledger, struct pending **members, size_t max,
                            bool *batched)
 {
-    const char *batch_sql = request_of(ledger->queue_head)->batch_sql;
+    const char *batch_sql = ledger_request_of(ledger->queue_head)->batch_sql;
     *batched = batch_sql != NULL;
     size_t n = 0, looked = 0;
     struct pending *prev = NULL, *p = ledger->queue_head;
     while (p != NULL && n < max && looked++ < 4 * max) {
-        const struct ledger_request *request = request_of(p);
+        const struct ledger_request *request = ledger_request_of(p);
         struct pending *next = p->next;
         if (*batched && request->batch_sql != batch_sql)
             break; /* keep the queue's order across kinds */
@@ -715,12 +553,15 @@ struct ledger *ledger_new(struct app *app)
              config_group_commits_at_once(app->cfg), app->cfg->db_connections,
              app->cfg->group_commit_max, app->cfg->group_commit_min,
              app->cfg->group_commit_wait_ms);
+    struct lcb_error err;
+    lcb_error_clear(&err);
+    ledger->signing = sign_worker_new(app->base, app->signer, &err);
+    if (ledger->signing == NULL)
+        log_error("ledger: %s", err.message);
     ledger->kick = event_new(app->base, -1, 0, on_kick, ledger);
     ledger->fill_timer = evtimer_new(app->base, on_fill_waited, ledger);
-    if (ledger->kick == NULL || ledger->fill_timer == NULL) {
-        if (ledger->kick != NULL)
-            event_free(ledger->kick);
-        free(ledger);
+    if (ledger->signing == NULL || ledger->kick == NULL || ledger->fill_timer == NULL) {
+        ledger_free(ledger);
         return NULL;
     }
     return ledger;
@@ -733,10 +574,13 @@ void ledger_free(struct ledger *ledger)
     while (ledger->queue_head != NULL) {
         struct pending *p = ledger->queue_head;
         ledger->queue_head = p->next;
-        answer_unavailable(p, "shutting_down");
+        ledger_answer_unavailable(p, "shutting_down");
     }
-    event_free(ledger->fill_timer);
-    event_free(ledger->kick);
+    sign_worker_free(ledger->signing);
+    if (ledger->fill_timer != NULL)
+        event_free(ledger->fill_timer);
+    if (ledger->kick != NULL)
+        event_free(ledger->kick);
     free(ledger);
 }
 

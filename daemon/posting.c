@@ -1,4 +1,5 @@
-/* Reading lcb_prepared rows and signing what they describe; see posting.h.
+/* Reading lcb_prepared rows and building the records they describe; see
+ * posting.h.
  * Never decides authority itself: ownership, card status and idempotency
  * are settled by the lcb_prepare_* functions under the chain's row lock. */
 #include "daemon/posting.h"
@@ -163,7 +164,7 @@ static int read_duplicate(const PGresult *res, int row, struct ledger_result *re
 }
 
 int posting_read_prepared(const PGresult *res, int row, const struct ledger_request *request,
-                          struct signer *signer, enum posting_verdict *verdict,
+                          const char *key_id, enum posting_verdict *verdict,
                           struct posting_signed *signed_tx, struct ledger_result *result,
                           struct lcb_error *err)
 {
@@ -182,9 +183,8 @@ int posting_read_prepared(const PGresult *res, int row, const struct ledger_requ
         return read_duplicate(res, row, result, err);
     }
     struct record *r = &signed_tx->record;
-    if (build_record(res, row, request, signer_key_id(signer), r, err) != 0 ||
-        record_check_balanced(r, err) != 0 || record_hash(r, signed_tx->hash, err) != 0 ||
-        signer_sign(signer, signed_tx->hash, signed_tx->signature, err) != 0)
+    if (build_record(res, row, request, key_id, r, err) != 0 ||
+        record_check_balanced(r, err) != 0 || record_hash(r, signed_tx->hash, err) != 0)
         return -1;
     *verdict = POSTING_APPEND;
     result->status = LEDGER_POSTED;

@@ -1,12 +1,11 @@
 /* One posting's SQL conversation, without the I/O: reading what an
  * lcb_prepare_* function answered (the lcb_prepared row type of sql/),
- * building and signing the record, and the parameters of lcb_append().
- * Used by ledger.c only. */
+ * building the record and its hash, and the parameters of lcb_append().
+ * Used by ledger.c, and by sign_worker.c for the records it signs. */
 #ifndef LCBD_POSTING_H
 #define LCBD_POSTING_H
 
 #include "daemon/ledger.h"
-#include "daemon/signer.h"
 #include "protocol/record.h"
 
 #include <libpq-fe.h>
@@ -31,12 +30,14 @@ struct posting_signed {
 
 enum posting_verdict { POSTING_APPEND, POSTING_DUPLICATE, POSTING_REFUSED };
 
-/* Reads row `row` of what prepare answered. On POSTING_APPEND fills signed_tx (and result
- * with the new transaction's id and hash); on DUPLICATE fills result with
- * the original; on REFUSED fills result->error. Returns -1 with err when the
- * row is not what sql/ promises. */
+/* Reads row `row` of what prepare answered. On POSTING_APPEND fills signed_tx's
+ * record (under key_id) and hash, not its signature, which the caller makes
+ * (signer_sign, or sign_worker.h), and result with the new transaction's id
+ * and hash; on DUPLICATE fills result with the original; on REFUSED fills
+ * result->error. Returns -1 with err when the row is not what sql/
+ * promises. */
 int posting_read_prepared(const PGresult *res, int row, const struct ledger_request *request,
-                          struct signer *signer, enum posting_verdict *verdict,
+                          const char *key_id, enum posting_verdict *verdict,
                           struct posting_signed *signed_tx, struct ledger_result *result,
                           struct lcb_error *err);
 
