@@ -5,6 +5,8 @@
  * prepare and its append, held up every terminal and every other group for
  * as long as they took. The worker signs one group's transactions while the
  * loop goes on; the group waits, its database transaction open and idle.
+ * That wait has no timeout, as the loop's own signing had none: the thread
+ * does nothing but sign, and every signature ends.
  *
  * Ownership: between sign_worker_submit and its done callback, the job's
  * transactions belong to the worker, and nothing else may read or write
