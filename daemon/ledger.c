@@ -200,15 +200,7 @@ static void on_prepared_batch(struct group *g, const PGresult *res)
         group_fail(g, "a batched prepare did not answer one row per posting");
         return;
     }
-    free(g->appends);
-    free(g->digests);
-    g->appends = malloc(g->n * sizeof *g->appends);
-    g->digests = malloc(g->n * sizeof *g->digests);
     g->n_appends = 0;
-    if (g->appends == NULL || g->digests == NULL) {
-        group_fail(g, "out of memory");
-        return;
-    }
     const char *key_id = signer_key_id(g->ledger->app->signer);
     for (size_t i = 0; i < g->n; i++) {
         struct pending *p = g->members[i];
@@ -469,7 +461,9 @@ static void start_group(struct ledger *ledger)
     size_t n = g->n;
     if (g->batched) {
         g->batch_signed = calloc(n, sizeof *g->batch_signed);
-        if (g->batch_signed == NULL) {
+        g->appends = calloc(n, sizeof *g->appends);
+        g->digests = calloc(n, sizeof *g->digests);
+        if (g->batch_signed == NULL || g->appends == NULL || g->digests == NULL) {
             log_error("ledger: out of memory");
             abort();
         }
